@@ -1,0 +1,85 @@
+"""Atomic, deterministic file output shared by every stage.
+
+Every writer goes through `atomic_output`: the data is written to a temporary name in the target's directory and
+renamed into place only when complete, so a killed job never leaves a half-written file. Writers are
+byte-deterministic: parquet files carry the config hash in their schema metadata, npz archives use fixed timestamps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CONFIG_HASH_KEY = b"neurotext.config_hash"
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` on success, delete it on error."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_parquet(table: pa.Table, path: str | os.PathLike[str], config_hash: str = "") -> None:
+    """Write `table` atomically as parquet (zstd), stamping `config_hash` into the schema metadata."""
+    metadata = dict(table.schema.metadata or {})
+    metadata[CONFIG_HASH_KEY] = config_hash.encode()
+    table = table.replace_schema_metadata(metadata)
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+
+
+def read_config_hash(path: str | os.PathLike[str]) -> str:
+    """The config hash stamped into a parquet file by `write_parquet` ('' when absent)."""
+    metadata = pq.read_schema(path).metadata or {}
+    return metadata.get(CONFIG_HASH_KEY, b"").decode()
+
+
+def save_npz(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray]) -> None:
+    """Write `arrays` as an uncompressed .npz with fixed timestamps and sorted names (same arrays, same bytes)."""
+    with atomic_output(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(arrays):
+            buffer = _io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, buffer.getvalue())
+
+
+def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
+    """Write one array atomically as .npy."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write JSON atomically, keys sorted, two-space indent."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -1,0 +1,69 @@
+# Shared definitions: the package on the path, model dimensions, target lists. No logic beyond naming files.
+import os
+import sys
+
+SRC = os.path.abspath(os.path.join(workflow.basedir, "src"))
+sys.path.insert(0, SRC)
+
+from neurotext.config import (  # noqa: E402
+    config_hash,
+    model_dims,
+    prepare_job_environment,
+    resolve_model_path,
+)
+
+prepare_job_environment(SRC)
+
+RUN = config["run"]
+OUT = f"results/{RUN}"
+CONFIG_HASH = config_hash(config)
+DATASETS = list(config["datasets"])
+MODEL_DIR = str(resolve_model_path(config["model"]["path"]))
+DIMS = model_dims(MODEL_DIR, config["model"]["site"])
+LAYERS = list(range(1, DIMS.n_layers + 1))
+POOLINGS = sorted({config["model"]["pooling"], "cls"})
+
+
+wildcard_constraints:
+    run=r"[^/]+",
+    dataset="|".join(DATASETS),
+    model="base|finetuned",
+    layer=r"\d+",
+    part=r"\d+",
+    shard=r"\d+",
+    pooling="max|cls|mean",
+
+
+def dataset_config(dataset):
+    """The config block of one dataset, with its name added."""
+    return {"name": dataset, **config["datasets"][dataset]}
+
+
+def parts_of(dataset):
+    return range(int(config["datasets"][dataset].get("parts", 1)))
+
+
+def shards_of(dataset):
+    return range(int(config["datasets"][dataset].get("shards", 1)))
+
+
+def model_dir(model):
+    """Model directory for the {model} wildcard: the configured model, or the fine-tuned one."""
+    return MODEL_DIR if model == "base" else f"{OUT}/finetune/model"
+
+
+def all_targets():
+    """Everything `snakemake` builds by default."""
+    targets = [
+        f"{OUT}/corpus/stats.tsv",
+        f"{OUT}/tables/table1.md",
+        f"{OUT}/provenance.json",
+    ]
+    targets += expand(f"{OUT}/topk/base/layer{{layer}}.parquet", layer=LAYERS)
+    targets += expand(
+        f"{OUT}/sample/base/{{pooling}}/layer{{layer}}.npy",
+        pooling=POOLINGS,
+        layer=LAYERS,
+    )
+    targets += expand(f"{OUT}/pages/layer{{layer}}.md", layer=LAYERS)
+    return targets

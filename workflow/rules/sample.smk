@@ -1,0 +1,17 @@
+# The one random sample: the scoring background and the activation sample (DESIGN.md section 2).
+
+
+rule sample_sentences:
+    input:
+        expand("results/{{run}}/corpus/{dataset}.parquet", dataset=DATASETS),
+    output:
+        "results/{run}/sample/sentences.parquet",
+    log:
+        "results/{run}/logs/sample/sentences.log",
+    conda:
+        "../../envs/corpus.yaml"
+    params:
+        sample=config["sample"],
+        config_hash=CONFIG_HASH,
+    script:
+        "../scripts/sample_sentences.py"
