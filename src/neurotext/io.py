@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,20 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str], config_hash: st
     table = table.replace_schema_metadata(metadata)
     with atomic_output(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
+
+
+def write_parquet_batches(
+    tables: Iterable[pa.Table], schema: pa.Schema, path: str | os.PathLike[str], config_hash: str = ""
+) -> None:
+    """Write `tables` (each with `schema`'s columns) one after another into one parquet file (zstd), atomically,
+    stamping `config_hash` like `write_parquet`; for outputs too big to build as one table (memory, 2 GB string
+    offsets). The same tables give the same bytes."""
+    metadata = dict(schema.metadata or {})
+    metadata[CONFIG_HASH_KEY] = config_hash.encode()
+    schema = schema.with_metadata(metadata)
+    with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd", write_statistics=True) as out:
+        for table in tables:
+            out.write_table(table.replace_schema_metadata(metadata))
 
 
 def read_config_hash(path: str | os.PathLike[str]) -> str:

@@ -20,7 +20,7 @@ from neurotext.config import config_hash
 from neurotext.formats import neuron_name
 from neurotext.io import read_config_hash, write_json, write_text
 
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~"})
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#~"})
 
 
 def escape_markdown(text: str) -> str:

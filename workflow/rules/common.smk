@@ -66,4 +66,5 @@ def all_targets():
         layer=LAYERS,
     )
     targets += expand(f"{OUT}/pages/layer{{layer}}.md", layer=LAYERS)
+    targets += parse_outputs()
     return targets

@@ -1,0 +1,408 @@
+"""FREQT: frequent induced ordered subtrees of labelled ordered trees (Asai et al. 2002), exact, in numba.
+
+Semantics
+    A pattern is a labelled ordered tree, stored in preorder as ``labels`` and ``depths`` (root depth 0). It occurs
+    in a data tree through an *embedding*: an injective map of pattern nodes to data nodes that preserves labels,
+    parent-child edges (induced, not ancestor-descendant) and the left-to-right order of siblings; siblings need
+    not be adjacent in the data. Equivalently, an occurrence is a connected set of data nodes whose induced subtree,
+    children kept in data order, has the pattern's shape and labels.
+
+    * ``support``: document frequency, the number of trees with at least one occurrence (pruning uses it).
+    * ``occurrences``: the number of distinct ``(tree, rightmost leaf)`` pairs, where the rightmost leaf is the
+      image of the pattern's last node in preorder: the size of FREQT's rightmost-occurrence list. For a single
+      node it is the number of nodes with that label.
+
+    The background counter (`neurotext.miners.background.count_subtrees`) uses exactly these definitions.
+
+Algorithm
+    Rightmost expansion: a pattern of k nodes grows by one node attached as the new last child of a node on its
+    rightmost path, so every pattern is generated exactly once. The occurrence list holds the distinct images of
+    the rightmost leaf; the image of the rightmost path follows from it by walking parent links (edges are
+    induced), so candidates for a new node attached at pattern depth ``d`` are the children of the rightmost leaf's
+    image (``d`` = its depth) or the right siblings of the image of the rightmost-path node at depth ``d + 1``.
+    Candidates whose edge (parent label, child label) is in fewer than ``min_support`` trees are skipped (every
+    edge of a frequent pattern is a frequent 2-node pattern; with more than 1,024 distinct labels, those with an
+    infrequent label); the rest are grouped by (attach depth, label) with a counting sort, deduplicated with a
+    per-node stamp, counted (support = distinct trees) and the frequent ones become the next level of an explicit
+    depth-first stack, all in O(candidates). Patterns are bounded by ``max_nodes``. The selected trees are first
+    copied into a compact forest (`TreeDB.subset`) with densely renumbered labels, so scratch memory is O(nodes of
+    the subset).
+
+Output order is deterministic: by decreasing support, then the preorder sequence of (label id, depth) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numba.typed import List
+
+from ._common import check_int, grow
+from .encoding import TreeDB, Vocab, check_rows, format_tree, parse_bracket
+
+__all__ = ["SubtreePattern", "mine_subtrees", "parse_subtree"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubtreePattern:
+    """A subtree pattern in preorder (label ids and depths, root depth 0) with support and occurrences."""
+
+    labels: tuple[int, ...]
+    depths: tuple[int, ...]
+    support: int
+    occurrences: int
+
+    @property
+    def size(self) -> int:
+        """Number of nodes."""
+        return len(self.labels)
+
+    def to_bracket(self, vocab: Vocab | TreeDB, compact: bool = False) -> str:
+        """``(NP (DT) (NN))`` (readable) or ``(NP(DT)(NN))`` (compact)."""
+        v = vocab.vocab if isinstance(vocab, TreeDB) else vocab
+        return format_tree(v.decode(self.labels), self.depths, compact)
+
+
+def parse_subtree(text: str, vocab: Vocab, intern: bool = False) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A bracket string as pattern ``(labels, depths)``; unknown labels get id -1 unless `intern` is set."""
+    names, parents = parse_bracket(text)
+    if not names:
+        raise ValueError("a subtree pattern cannot be empty")
+    depths: list[int] = []
+    for p in parents:
+        depths.append(0 if p < 0 else depths[p] + 1)
+    ids = tuple(vocab.intern(x) if intern else vocab.get(x) for x in names)
+    return ids, tuple(depths)
+
+
+def dense_labels(labels: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Renumber the labels present in `labels` densely, so kernel scratch is bounded by the data, not the vocab.
+
+    Returns (local labels int32 ``[n]``, local -> global int64 ``[n_local]``, global -> local int64 ``[n_labels]``
+    with -1 for labels absent from `labels`).
+    """
+    present = np.flatnonzero(np.bincount(labels, minlength=n_labels) > 0)
+    to_local = np.full(max(n_labels, 1), -1, dtype=np.int64)
+    to_local[present] = np.arange(present.size)
+    return to_local[labels].astype(np.int32), present.astype(np.int64), to_local
+
+
+_MAX_PAIR_LABELS = 1024
+
+
+@njit(cache=True)
+def _group_by_key(
+    ne, cand_key, cand_node, key_count, key_touched, sorted_node
+):  # pragma: no cover - compiled
+    """Stable counting sort of candidates ``[0, ne)`` by key. Returns the number of distinct keys; afterwards the
+    keys (ascending) are ``key_touched[:nk]``, group ``t`` ends at ``key_count[key_touched[t]]`` in `sorted_node`.
+    The caller resets ``key_count`` for the touched keys."""
+    nk = 0
+    for e in range(ne):
+        k = cand_key[e]
+        if key_count[k] == 0:
+            key_touched[nk] = k
+            nk += 1
+        key_count[k] += 1
+    key_touched[:nk] = np.sort(key_touched[:nk])
+    pos = 0
+    for t in range(nk):
+        k = key_touched[t]
+        c = key_count[k]
+        key_count[k] = pos
+        pos += c
+    for e in range(ne):
+        k = cand_key[e]
+        w = key_count[k]
+        sorted_node[w] = cand_node[e]
+        key_count[k] = w + 1
+    return nk
+
+
+@njit(cache=True)
+def _expand(
+    labels, parent, first_child, next_sibling, node_tree, n_labels, min_support, use_pairs, freq_pair, freq_label,
+    nodes, a, b, rml_depth, cand_key, cand_node, sorted_node, key_count, key_touched, stamp, token,
+    out_node, bstart, bkey, bsup, bocc,
+):  # pragma: no cover - compiled
+    """Rightmost-expand the occurrence list ``nodes[a:b]`` of a pattern whose rightmost leaf has depth `rml_depth`.
+
+    Candidates whose edge (parent label, label) is in fewer than `min_support` trees are skipped: every edge of a
+    frequent pattern is itself a frequent 2-node pattern (with `use_pairs`; otherwise candidates with an infrequent
+    label). Writes the frequent (attach depth, label) buckets, key = attach_depth * n_labels + label, each bucket's
+    nodes in the order of the parent occurrences (so tree ids never decrease). Duplicates are removed with `stamp`
+    (one token per group). Returns the bucket count, the next token and the (possibly regrown) arrays.
+    """
+    ne = 0
+    for q in range(a, b):
+        r = nodes[q]
+        c = first_child[r]
+        base = rml_depth * n_labels
+        row = labels[r] * n_labels
+        while c >= 0:
+            lab = labels[c]
+            if (freq_pair[row + lab] if use_pairs else freq_label[lab]):
+                if ne >= cand_key.size:
+                    cand_key = grow(cand_key, ne + 1)
+                    cand_node = grow(cand_node, ne + 1)
+                cand_key[ne] = base + lab
+                cand_node[ne] = c
+                ne += 1
+            c = next_sibling[c]
+        x = r
+        for d in range(rml_depth - 1, -1, -1):
+            base = d * n_labels
+            c = next_sibling[x]
+            if c >= 0:
+                row = labels[parent[x]] * n_labels
+            while c >= 0:
+                lab = labels[c]
+                if (freq_pair[row + lab] if use_pairs else freq_label[lab]):
+                    if ne >= cand_key.size:
+                        cand_key = grow(cand_key, ne + 1)
+                        cand_node = grow(cand_node, ne + 1)
+                    cand_key[ne] = base + lab
+                    cand_node[ne] = c
+                    ne += 1
+                c = next_sibling[c]
+            x = parent[x]
+    sorted_node = grow(sorted_node, ne)
+    out_node = grow(out_node, ne)
+    nk = _group_by_key(ne, cand_key, cand_node, key_count, key_touched, sorted_node)
+    nbk = 0
+    pos = 0
+    start = 0
+    bstart = grow(bstart, nk + 1)
+    bkey = grow(bkey, nk)
+    bsup = grow(bsup, nk)
+    bocc = grow(bocc, nk)
+    bstart[0] = 0
+    for t in range(nk):
+        key = key_touched[t]
+        end = key_count[key]
+        key_count[key] = 0
+        token += 1
+        sup = 0
+        prev_tree = -1
+        w = pos
+        for e in range(start, end):
+            v = sorted_node[e]
+            if stamp[v] != token:
+                stamp[v] = token
+                out_node[w] = v
+                w += 1
+                tr = node_tree[v]
+                if tr != prev_tree:
+                    sup += 1
+                    prev_tree = tr
+        start = end
+        if sup >= min_support:
+            bkey[nbk] = key
+            bsup[nbk] = sup
+            bocc[nbk] = w - pos
+            pos = w
+            nbk += 1
+            bstart[nbk] = pos
+    return nbk, token, cand_key, cand_node, sorted_node, out_node, bstart, bkey, bsup, bocc
+
+
+@njit(cache=True)
+def _freqt_kernel(
+    labels, parent, first_child, next_sibling, node_tree, n_labels, min_support, min_nodes, max_nodes, use_pairs,
+):  # pragma: no cover - compiled
+    """Depth-first FREQT over a whole (compact) forest with dense labels ``0..n_labels-1``.
+
+    Returns flat pattern labels, depths, offsets, support and occurrences (unsorted).
+    """
+    n_total = labels.size
+    # level 0: single nodes, bucketed by label (nodes ascending, so tree ids never decrease)
+    sup0 = np.zeros(n_labels, np.int64)
+    occ0 = np.zeros(n_labels, np.int64)
+    seen = np.full(n_labels, -1, np.int64)
+    for x in range(n_total):
+        lab = labels[x]
+        occ0[lab] += 1
+        if seen[lab] != node_tree[x]:
+            seen[lab] = node_tree[x]
+            sup0[lab] += 1
+    freq_label = sup0 >= min_support
+    # parent-child label pairs in at least min_support trees: every edge of a frequent pattern is one
+    # (a table of n_labels^2 entries, so only for label sets of tags' size; otherwise prune by single labels)
+    n_pairs = n_labels * n_labels if use_pairs else 1
+    pair_sup = np.zeros(n_pairs, np.int64)
+    pair_seen = np.full(n_pairs, -1, np.int64)
+    for x in range(n_total):
+        p = parent[x]
+        if p >= 0 and use_pairs:
+            key = labels[p] * n_labels + labels[x]
+            if pair_seen[key] != node_tree[x]:
+                pair_seen[key] = node_tree[x]
+                pair_sup[key] += 1
+    freq_pair = pair_sup >= min_support
+    lv_node = List()
+    lv_bstart = List()
+    lv_bkey = List()
+    lv_bsup = List()
+    lv_bocc = List()
+    for _ in range(max_nodes):
+        lv_node.append(np.empty(0, np.int64))
+        lv_bstart.append(np.zeros(1, np.int64))
+        lv_bkey.append(np.empty(0, np.int64))
+        lv_bsup.append(np.empty(0, np.int64))
+        lv_bocc.append(np.empty(0, np.int64))
+    nb = np.zeros(max_nodes, np.int64)
+    cur = np.zeros(max_nodes, np.int64)
+
+    nbk = 0
+    size = 0
+    for lab in range(n_labels):
+        if freq_label[lab]:
+            nbk += 1
+            size += occ0[lab]
+    bidx = np.full(n_labels, -1, np.int64)
+    wpos = np.empty(nbk, np.int64)
+    bstart = np.empty(nbk + 1, np.int64)
+    bkey = np.empty(nbk, np.int64)
+    bsup = np.empty(nbk, np.int64)
+    bocc = np.empty(nbk, np.int64)
+    node0 = np.empty(size, np.int64)
+    k = 0
+    pos = 0
+    for lab in range(n_labels):
+        if freq_label[lab]:
+            bidx[lab] = k
+            bstart[k] = pos
+            wpos[k] = pos
+            bkey[k] = lab
+            bsup[k] = sup0[lab]
+            bocc[k] = occ0[lab]
+            pos += occ0[lab]
+            k += 1
+    bstart[nbk] = pos
+    for x in range(n_total):
+        k = bidx[labels[x]]
+        if k >= 0:
+            node0[wpos[k]] = x
+            wpos[k] += 1
+    lv_node[0] = node0
+    lv_bstart[0] = bstart
+    lv_bkey[0] = bkey
+    lv_bsup[0] = bsup
+    lv_bocc[0] = bocc
+    nb[0] = nbk
+
+    cand_key = np.empty(1024, np.int64)
+    cand_node = np.empty(1024, np.int64)
+    sorted_node = np.empty(1024, np.int64)
+    key_count = np.zeros(max_nodes * n_labels, np.int64)
+    key_touched = np.empty(max_nodes * n_labels, np.int64)
+    stamp = np.full(n_total, -1, np.int64)
+    token = 0
+    pat_lab = np.empty(max_nodes, np.int32)
+    pat_dep = np.empty(max_nodes, np.int32)
+    out_lab = np.empty(1024, np.int32)
+    out_dep = np.empty(1024, np.int32)
+    out_off = np.zeros(257, np.int64)
+    out_sup = np.empty(256, np.int64)
+    out_occ = np.empty(256, np.int64)
+    n_out = 0
+
+    depth = 0
+    while depth >= 0:
+        if cur[depth] >= nb[depth]:
+            depth -= 1
+            continue
+        j = cur[depth]
+        cur[depth] = j + 1
+        key = lv_bkey[depth][j]
+        if depth == 0:
+            pat_lab[0] = key
+            pat_dep[0] = 0
+        else:
+            pat_lab[depth] = key % n_labels
+            pat_dep[depth] = key // n_labels + 1
+        size = depth + 1
+        if size >= min_nodes:
+            out_sup = grow(out_sup, n_out + 1)
+            out_occ = grow(out_occ, n_out + 1)
+            out_off = grow(out_off, n_out + 2)
+            start = out_off[n_out]
+            out_lab = grow(out_lab, start + size)
+            out_dep = grow(out_dep, start + size)
+            out_lab[start : start + size] = pat_lab[:size]
+            out_dep[start : start + size] = pat_dep[:size]
+            out_off[n_out + 1] = start + size
+            out_sup[n_out] = lv_bsup[depth][j]
+            out_occ[n_out] = lv_bocc[depth][j]
+            n_out += 1
+        if size < max_nodes:
+            d = depth + 1
+            bs = lv_bstart[depth]
+            r = _expand(
+                labels, parent, first_child, next_sibling, node_tree, n_labels, min_support, use_pairs, freq_pair,
+                freq_label, lv_node[depth], bs[j], bs[j + 1], np.int64(pat_dep[depth]),
+                cand_key, cand_node, sorted_node, key_count, key_touched, stamp, token,
+                lv_node[d], lv_bstart[d], lv_bkey[d], lv_bsup[d], lv_bocc[d],
+            )
+            nb[d] = r[0]
+            token = r[1]
+            cand_key = r[2]
+            cand_node = r[3]
+            sorted_node = r[4]
+            lv_node[d] = r[5]
+            lv_bstart[d] = r[6]
+            lv_bkey[d] = r[7]
+            lv_bsup[d] = r[8]
+            lv_bocc[d] = r[9]
+            cur[d] = 0
+            depth = d
+    n_items = out_off[n_out]
+    return out_lab[:n_items], out_dep[:n_items], out_off[: n_out + 1], out_sup[:n_out], out_occ[:n_out]
+
+
+def mine_subtrees(
+    db: TreeDB,
+    rows: Sequence[int] | np.ndarray | None = None,
+    *,
+    min_support: int,
+    max_nodes: int = 5,
+    min_nodes: int = 1,
+) -> list[SubtreePattern]:
+    """Frequent induced ordered subtrees of the trees `rows` of `db` (all when None), exactly.
+
+    Args:
+        db: the encoded trees.
+        rows: indices of the trees to mine (unique; order irrelevant).
+        min_support: keep patterns found in at least this many trees (>= 1).
+        max_nodes, min_nodes: pattern size range in nodes (1 <= min_nodes <= max_nodes).
+
+    Returns:
+        `SubtreePattern` objects sorted by (-support, preorder (label, depth) pairs).
+    """
+    min_support = check_int("min_support", min_support, 1)
+    max_nodes = check_int("max_nodes", max_nodes, 1)
+    min_nodes = check_int("min_nodes", min_nodes, 1)
+    if max_nodes < min_nodes:
+        raise ValueError(f"max_nodes ({max_nodes}) must be >= min_nodes ({min_nodes})")
+    forest = db.subset(rows)
+    if forest.n_nodes == 0:
+        return []
+    local, to_global, _ = dense_labels(forest.labels, forest.n_labels)
+    labs, deps, off, sup, occ = _freqt_kernel(
+        local, forest.parent, forest.first_child, forest.next_sibling, forest.node_tree,
+        np.int64(to_global.size), np.int64(min_support), np.int64(min_nodes), np.int64(max_nodes),
+        to_global.size <= _MAX_PAIR_LABELS,
+    )
+    labs = to_global[labs]
+    labs_l = labs.tolist()
+    deps_l = deps.tolist()
+    off_l = off.tolist()
+    pats = [
+        SubtreePattern(tuple(labs_l[off_l[k] : off_l[k + 1]]), tuple(deps_l[off_l[k] : off_l[k + 1]]), s, o)
+        for k, (s, o) in enumerate(zip(sup.tolist(), occ.tolist(), strict=True))
+    ]
+    pats.sort(key=lambda p: (-p.support, tuple(zip(p.labels, p.depths, strict=True))))
+    return pats

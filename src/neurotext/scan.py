@@ -1,0 +1,346 @@
+"""The scan: each neuron's top K sentences per shard, their exact merge per layer, and the sample's activations.
+
+* `scan_shard`: runs the encoder over a token shard in the batch plan of DESIGN.md section 4 (sorted by (token
+  length, sentence_id), batches of at most `scan.token_budget` padded tokens), pools every layer's site per
+  sentence, and keeps each neuron's top K by the unique int64 keys of `neurotext.topk` (CPU: thresholds; GPU:
+  `torch.topk` on the device). Memory: one batch of activations plus the running top K, never all activations.
+  Output `acts/{model}/{dataset}/{shard}.npz` (see `ACTS_FIELDS`).
+* `merge_topk`: the exact top K of one layer over all shards' acts files (any order, same bytes), decoded to
+  sentence ids and activations, with the token of the max mapped to character offsets from the shard files.
+* `sample_activations`: float32 [n_sample, n_neurons] activations of the sample per pooling and layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from neurotext.config import ConfigError
+from neurotext.encoder import (
+    Encoder,
+    ModelSettings,
+    ScanSettings,
+    Tokens,
+    check_pooling,
+    load_tokenizer,
+    plan_batches,
+    tokenize,
+)
+from neurotext.formats import TOPK_SCHEMA
+from neurotext.io import save_npy, save_npz, write_parquet
+from neurotext.logs import progress
+from neurotext.shards import read_shard
+from neurotext.topk import TopK, TopKResult, activation_keys, decode_keys, merge_keys_with_payload
+
+log = logging.getLogger("neurotext.scan")
+
+#: Token index stored for poolings that do not pick a token: cls reads token 0, mean reads all (-1).
+POOLED_TOKEN_INDEX = {"cls": 0, "mean": -1}
+
+#: Arrays of an acts npz. Per layer L (1..n_layers): `layer{L}_keys` int64 [n_neurons, K'] sorted descending,
+#: `layer{L}_token_index` int16/int32 [n_neurons, K'] (token of the max, an index into the shard's input_ids;
+#: 0 for cls pooling, -1 for mean). Counts (int64, shape [1]): `n_sentences`, `n_truncated`, `k` (the configured K),
+#: `n_layers`. K' = min(k, n_sentences).
+ACTS_FIELDS = ("n_sentences", "n_truncated", "k", "n_layers")
+
+
+def token_index_dtype(max_tokens: int) -> np.dtype:
+    """int16 when every token index fits, else int32."""
+    return np.dtype(np.int16) if max_tokens <= np.iinfo(np.int16).max else np.dtype(np.int32)
+
+
+@dataclass
+class ScanResult:
+    """Per layer (index 0 = layer 1) each neuron's top K keys and token indices; n_sentences scanned."""
+
+    layers: list[TopKResult]
+    n_sentences: int
+
+
+def scan_tokens(
+    encoder: Encoder,
+    sentence_ids: np.ndarray,
+    tokens: Tokens,
+    model: ModelSettings,
+    scan: ScanSettings,
+    description: str = "scan",
+    topk_strategy: str = "auto",
+) -> ScanResult:
+    """Run `encoder` over `tokens` (sentence ids uint32 [n]) in the batch plan and keep each neuron's top K.
+
+    topk_strategy: 'auto' (thresholds on the CPU, `torch.topk` on a GPU), 'threshold' or 'topk'.
+    """
+    n = len(tokens)
+    max_tokens = int(tokens.lengths.max(initial=0))
+    payload_dtype = token_index_dtype(max(max_tokens, model.max_length))
+    payload_torch = getattr(torch, payload_dtype.name)
+    accumulators = [
+        TopK(encoder.n_neurons, scan.k, payload_dtype, device=encoder.device, strategy=topk_strategy)
+        for _ in range(encoder.n_layers)
+    ]
+    batches = plan_batches(tokens.lengths, sentence_ids, scan.token_budget)
+    log.info(
+        "%s: %d sentences, %d tokens, %d batches (token budget %d), %d layers x %d neurons, K = %d",
+        description,
+        n,
+        len(tokens.input_ids),
+        len(batches),
+        scan.token_budget,
+        encoder.n_layers,
+        encoder.n_neurons,
+        scan.k,
+    )
+    all_ids = torch.from_numpy(np.asarray(sentence_ids, dtype=np.uint32).astype(np.int64))
+    started = time.perf_counter()
+    bar = lambda items: progress(items, total=len(batches), desc=description, unit="batch")  # noqa: E731
+    for rows, pooled in encoder.iter_pooled(tokens, batches, [model.pooling], model.exclude_special, bar):
+        batch_ids = all_ids[torch.from_numpy(rows)].to(encoder.device, non_blocking=True)[:, None]
+        for accumulator, layer in zip(accumulators, pooled[model.pooling], strict=True):
+            keys = activation_keys(layer.values, batch_ids)
+            if layer.token_index is not None:
+                payload = layer.token_index.to(payload_torch)
+            else:
+                payload = torch.full_like(keys, POOLED_TOKEN_INDEX[model.pooling], dtype=payload_torch)
+            accumulator.add(keys, payload)
+    results = [accumulator.result() for accumulator in accumulators]
+    elapsed = time.perf_counter() - started
+    log.info(
+        "%s: %d sentences in %.1f s, %.1f sentences/s", description, n, elapsed, n / elapsed if elapsed else 0.0
+    )
+    return ScanResult(results, n)
+
+
+def scan_shard(shard: str, model_dir: str, model: dict, scan: dict, out: str) -> None:
+    """Scan one token shard (`shards/{dataset}/{shard}.parquet`) and write its acts npz to `out`.
+
+    `model` is the config's `model:` block (site, pooling, exclude_special, max_length), `scan` its `scan:` block
+    (k, token_budget, device, dtype, threads). The npz holds the arrays described in `ACTS_FIELDS`; same shard and
+    config, same bytes.
+    """
+    model_settings = ModelSettings.from_config(model)
+    scan_settings = ScanSettings.from_config(scan)
+    data = read_shard(shard)
+    encoder = Encoder.load(
+        model_dir,
+        site=model_settings.site,
+        device=scan_settings.device,
+        dtype=scan_settings.dtype,
+        threads=scan_settings.threads,
+    )
+    result = scan_tokens(encoder, data.sentence_ids, data.tokens, model_settings, scan_settings, Path(shard).name)
+    arrays: dict[str, np.ndarray] = {
+        "n_sentences": np.array([result.n_sentences], dtype=np.int64),
+        "n_truncated": np.array([data.n_truncated], dtype=np.int64),
+        "k": np.array([scan_settings.k], dtype=np.int64),
+        "n_layers": np.array([encoder.n_layers], dtype=np.int64),
+    }
+    for index, layer in enumerate(result.layers, start=1):
+        arrays[f"layer{index}_keys"] = layer.keys
+        arrays[f"layer{index}_token_index"] = layer.payload
+    log.info("%s: %d truncated sentences", shard, data.n_truncated)
+    save_npz(out, arrays)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Merge
+
+
+@dataclass
+class ActsLayer:
+    """One layer of one acts file: keys int64 [n_neurons, K'], token_index [n_neurons, K'], and the file's
+    configured k and sentence count."""
+
+    keys: np.ndarray
+    token_index: np.ndarray
+    k: int
+    n_sentences: int
+
+
+def read_acts_layer(path: str | os.PathLike[str], layer: int) -> ActsLayer:
+    """Read layer `layer` (1-based) of an acts npz; errors name the file."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            n_layers = int(archive["n_layers"][0])
+            if not 1 <= layer <= n_layers:
+                raise ValueError(f"{path}: has layers 1..{n_layers}, not layer {layer}")
+            return ActsLayer(
+                keys=archive[f"layer{layer}_keys"],
+                token_index=archive[f"layer{layer}_token_index"].astype(np.int32),
+                k=int(archive["k"][0]),
+                n_sentences=int(archive["n_sentences"][0]),
+            )
+    except (OSError, KeyError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable acts file ({error}); rerun its scan_shard job") from error
+
+
+def _char_offsets(
+    shards: Sequence[str], sentence_ids: np.ndarray, token_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Character offsets (char_start, char_end), int32 like `token_index`, of the token `token_index` of each
+    sentence in `sentence_ids`, read from the shard files; -1 where token_index is -1."""
+    if sentence_ids.size == 0:
+        return np.empty(0, dtype=np.int32), np.empty(0, dtype=np.int32)
+    wanted = np.unique(sentence_ids)
+    found_ids: list[np.ndarray] = []
+    found_starts: list[pa.Array] = []
+    found_ends: list[pa.Array] = []
+    for shard in shards:
+        parquet = pq.ParquetFile(shard)
+        for batch in parquet.iter_batches(batch_size=65_536, columns=["sentence_id", "char_start", "char_end"]):
+            ids = batch.column(0).to_numpy().astype(np.uint32)
+            hit = np.flatnonzero(np.isin(ids, wanted))
+            if hit.size:
+                found_ids.append(ids[hit])
+                found_starts.append(batch.column(1).take(pa.array(hit)))
+                found_ends.append(batch.column(2).take(pa.array(hit)))
+    ids = np.concatenate(found_ids) if found_ids else np.empty(0, dtype=np.uint32)
+    missing = np.setdiff1d(wanted, ids)
+    if missing.size:
+        raise ValueError(
+            f"sentence id {int(missing[0])} (and {missing.size - 1} more) of the acts files is in none of the "
+            f"{len(shards)} shard files; acts and shards come from different runs: rerun the scan"
+        )
+    starts = pa.chunked_array(found_starts, type=pa.list_(pa.int32())).combine_chunks()
+    ends = pa.chunked_array(found_ends, type=pa.list_(pa.int32())).combine_chunks()
+    list_offsets = starts.offsets.to_numpy().astype(np.int64)
+    flat_starts = starts.values.to_numpy()
+    flat_ends = ends.values.to_numpy()
+    order = np.argsort(ids, kind="stable")
+    position = order[np.searchsorted(ids[order], sentence_ids)]
+    lengths = list_offsets[position + 1] - list_offsets[position]
+    if (token_index >= lengths).any():
+        raise ValueError("a token index of the acts files lies beyond its sentence in the shard files: rerun the scan")
+    flat = list_offsets[position] + np.maximum(token_index, 0)
+    pooled = token_index < 0
+    char_start = np.where(pooled, -1, flat_starts[flat])
+    char_end = np.where(pooled, -1, flat_ends[flat])
+    return char_start.astype(np.int32), char_end.astype(np.int32)
+
+
+def merge_topk(acts: list[str], shards: list[str], layer: int, k: int, out: str, config_hash: str) -> None:
+    """Exact top `k` of layer `layer` over all acts files, written as `formats.TOPK_SCHEMA` rows sorted by
+    (neuron, rank). The order of `acts` and `shards` does not change the bytes. A neuron keeps
+    min(k, sentences scanned) rows; token_index -1 (mean pooling) has char offsets -1."""
+    if not isinstance(k, int) or k < 1:
+        raise ConfigError(f"scan.k = {k!r}: a positive integer")
+    if not acts:
+        raise ValueError("merge_topk: no acts files")
+    merged_keys: np.ndarray | None = None
+    merged_tokens: np.ndarray | None = None
+    n_sentences = 0
+    for path in progress(sorted(acts), desc=f"merge layer {layer}", unit="file"):
+        part = read_acts_layer(path, layer)
+        if part.keys.shape[1] < min(k, part.n_sentences):
+            raise ConfigError(
+                f"{path}: holds the top {part.k} per neuron but scan.k = {k}; rerun its scan with the same scan.k"
+            )
+        if merged_keys is not None and part.keys.shape[0] != merged_keys.shape[0]:
+            raise ValueError(
+                f"{path}: layer {layer} has {part.keys.shape[0]} neurons, other acts files {merged_keys.shape[0]}"
+            )
+        n_sentences += part.n_sentences
+        if merged_keys is None:
+            merged_keys, merged_tokens = merge_keys_with_payload([part.keys], [part.token_index], k)
+        else:
+            merged_keys, merged_tokens = merge_keys_with_payload(
+                [merged_keys, part.keys], [merged_tokens, part.token_index], k
+            )
+    assert merged_keys is not None and merged_tokens is not None
+    n_neurons, width = merged_keys.shape
+    sentence_ids, activations = decode_keys(merged_keys.ravel())
+    token_index = merged_tokens.ravel().astype(np.int32)
+    char_start, char_end = _char_offsets(sorted(shards), sentence_ids, token_index)
+    table = pa.Table.from_arrays(
+        [
+            pa.array(np.repeat(np.arange(n_neurons, dtype=np.int32), width)),
+            pa.array(np.tile(np.arange(width, dtype=np.int32), n_neurons)),
+            pa.array(sentence_ids, pa.uint32()),
+            pa.array(activations, pa.float32()),
+            pa.array(token_index, pa.int32()),
+            pa.array(char_start, pa.int32()),
+            pa.array(char_end, pa.int32()),
+        ],
+        schema=TOPK_SCHEMA,
+    )
+    log.info(
+        "layer %d: top %d of %d sentences for %d neurons from %d acts files", layer, width, n_sentences, n_neurons,
+        len(acts),
+    )
+    write_parquet(table, out, config_hash)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sample activations
+
+_SAMPLE_PATH = re.compile(r"layer(\d+)\.npy$")
+
+
+def _parse_sample_output(path: str, poolings: Sequence[str], n_layers: int) -> tuple[str, int]:
+    """(pooling, layer) of an output path `.../sample/{model}/{pooling}/layer{L}.npy`."""
+    match = _SAMPLE_PATH.search(Path(path).name)
+    pooling = Path(path).parent.name
+    if not match or pooling not in poolings:
+        raise ValueError(
+            f"sample output {path!r}: expected .../{{pooling}}/layer{{L}}.npy with pooling in {list(poolings)}"
+        )
+    layer = int(match.group(1))
+    if not 1 <= layer <= n_layers:
+        raise ValueError(f"sample output {path!r}: layer {layer} outside the model's layers 1..{n_layers}")
+    return pooling, layer
+
+
+def sample_activations(
+    sample: str, model_dir: str, model: dict, scan: dict, poolings: list[str], outputs: list[str]
+) -> None:
+    """Activations of the sample sentences: for each output `.../{pooling}/layer{L}.npy` a float32
+    [n_sample, n_neurons] array, rows in sentence_id order. Tokenized like `make_shard`, run in the scan's batch
+    plan; each pooling in `poolings` is computed in the same forward pass."""
+    model_settings = ModelSettings.from_config(model)
+    scan_settings = ScanSettings.from_config(scan)
+    for pooling in poolings:
+        check_pooling(pooling, "poolings")
+    table = pq.read_table(sample, columns=["sentence_id", "text"])
+    sentence_ids = table.column("sentence_id").to_numpy().astype(np.uint32)
+    order = np.argsort(sentence_ids, kind="stable")
+    texts = table.column("text").to_pylist()
+    texts = [texts[i] for i in order]
+    sentence_ids = sentence_ids[order]
+    tokens = tokenize(load_tokenizer(model_dir), texts, model_settings.max_length)
+    encoder = Encoder.load(
+        model_dir,
+        site=model_settings.site,
+        device=scan_settings.device,
+        dtype=scan_settings.dtype,
+        threads=scan_settings.threads,
+    )
+    targets = {_parse_sample_output(path, poolings, encoder.n_layers): path for path in outputs}
+    arrays = {target: np.zeros((len(texts), encoder.n_neurons), dtype=np.float32) for target in targets}
+    needed = sorted({pooling for pooling, _ in targets})
+    batches = plan_batches(tokens.lengths, sentence_ids, scan_settings.token_budget)
+    started = time.perf_counter()
+    bar = lambda items: progress(items, total=len(batches), desc="sample", unit="batch")  # noqa: E731
+    for rows, pooled in encoder.iter_pooled(tokens, batches, needed, model_settings.exclude_special, bar):
+        for (pooling, layer), array in arrays.items():
+            array[rows] = pooled[pooling][layer - 1].values.cpu().numpy()
+    elapsed = time.perf_counter() - started
+    log.info("sample: %d sentences in %.1f s (%d truncated)", len(texts), elapsed, int(tokens.truncated.sum()))
+    for target, path in sorted(targets.items()):
+        save_npy(path, arrays[target])
+
+
+def describe_acts(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The scalar fields of an acts npz (`ACTS_FIELDS`) as ints, for logs and tests."""
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: int(archive[name][0]) for name in ACTS_FIELDS}
+

@@ -1,0 +1,93 @@
+# Corpus: raw sources -> cleaned sentence parts -> one parquet per dataset with sentence ids -> stats and Table 1.
+
+PUNKT_KEYS = ("seed", "punkt_train_docs", "punkt_model")
+
+
+def corpus_dataset_config(dataset, drop=("shards",)):
+    """The dataset block for corpus rules, without keys that do not change their output (so editing them reruns
+    nothing here)."""
+    return {
+        key: value for key, value in dataset_config(dataset).items() if key not in drop
+    }
+
+
+rule train_punkt:
+    input:
+        source=lambda wc: config["datasets"][wc.dataset]["path"],
+    output:
+        "resources/punkt/{run}/{dataset}.json",
+    log:
+        "results/{run}/logs/corpus/punkt_{dataset}.log",
+    conda:
+        "../../envs/corpus.yaml"
+    params:
+        dataset=lambda wc: corpus_dataset_config(
+            wc.dataset, drop=("shards", "parts", "code")
+        ),
+        corpus={
+            key: config["corpus"][key] for key in PUNKT_KEYS if key in config["corpus"]
+        },
+    script:
+        "../scripts/train_punkt.py"
+
+
+rule corpus_part:
+    input:
+        source=lambda wc: config["datasets"][wc.dataset]["path"],
+        punkt="resources/punkt/{run}/{dataset}.json",
+    output:
+        "results/{run}/corpus/{dataset}/part{part}.parquet",
+    log:
+        "results/{run}/logs/corpus/{dataset}_part{part}.log",
+    conda:
+        "../../envs/corpus.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        dataset=lambda wc: corpus_dataset_config(wc.dataset),
+        corpus=config["corpus"],
+        config_hash=CONFIG_HASH,
+    script:
+        "../scripts/corpus_part.py"
+
+
+rule corpus_dataset:
+    input:
+        parts=lambda wc: expand(
+            "results/{{run}}/corpus/{{dataset}}/part{part}.parquet",
+            part=parts_of(wc.dataset),
+        ),
+    output:
+        "results/{run}/corpus/{dataset}.parquet",
+    log:
+        "results/{run}/logs/corpus/{dataset}.log",
+    conda:
+        "../../envs/corpus.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        dataset=lambda wc: corpus_dataset_config(wc.dataset),
+        corpus=config["corpus"],
+        config_hash=CONFIG_HASH,
+    script:
+        "../scripts/corpus_dataset.py"
+
+
+rule corpus_stats:
+    input:
+        expand("results/{{run}}/corpus/{dataset}.parquet", dataset=DATASETS),
+    output:
+        stats="results/{run}/corpus/stats.tsv",
+        metadata_counts="results/{run}/corpus/metadata_counts.tsv",
+        table_md=report(
+            "results/{run}/tables/table1.md",
+            category="Tables",
+            caption="../report/table1.rst",
+        ),
+        table_csv="results/{run}/tables/table1.csv",
+    log:
+        "results/{run}/logs/corpus/stats.log",
+    conda:
+        "../../envs/corpus.yaml"
+    script:
+        "../scripts/corpus_stats.py"

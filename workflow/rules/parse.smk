@@ -1,0 +1,76 @@
+# Parse: PTB tags and labels-only trees for every sentence in some top K (base model, any layer) or in the sample.
+# parse_targets collects that union once; parse_shard parses one dataset shard (the scan shards' row split), reusing
+# earlier parses from resources/parse_cache/{backend}/{key}/ (a side cache keyed by text hash and backend, not a
+# declared output: deleting it only costs time). stanza_download fetches the stanza models where the network allows.
+from neurotext.parse import ParseConfig  # noqa: E402
+
+PARSE = ParseConfig.from_config(config.get("parse"), gpu=config["resources"]["gpu"])
+PARSE_CACHE = "resources/parse_cache"
+STANZA_RESOURCES = f"{PARSE.stanza_dir}/resources.json"
+
+
+localrules:
+    stanza_download,
+
+
+def parse_outputs():
+    """Every parse file of the run (for `rule all`)."""
+    return [f"{OUT}/parses/{d}/{s}.parquet" for d in DATASETS for s in shards_of(d)]
+
+
+rule parse_targets:
+    input:
+        topk=expand("results/{{run}}/topk/base/layer{layer}.parquet", layer=LAYERS),
+        sample="results/{run}/sample/sentences.parquet",
+    output:
+        "results/{run}/parses/targets.parquet",
+    log:
+        "results/{run}/logs/parse/targets.log",
+    conda:
+        "../../envs/parse.yaml"
+    params:
+        config_hash=CONFIG_HASH,
+    script:
+        "../scripts/parse_targets.py"
+
+
+rule parse_shard:
+    input:
+        corpus="results/{run}/corpus/{dataset}.parquet",
+        targets="results/{run}/parses/targets.parquet",
+        stanza=[STANZA_RESOURCES] if PARSE.backend == "stanza" else [],
+    output:
+        "results/{run}/parses/{dataset}/{shard}.parquet",
+    log:
+        "results/{run}/logs/parse/{dataset}/{shard}.log",
+    benchmark:
+        "results/{run}/benchmarks/parse/{dataset}/{shard}.tsv"
+    conda:
+        "../../envs/parse.yaml"
+    threads: PARSE.n_process
+    resources:
+        gpu=config["resources"]["gpu"] if PARSE.backend == "stanza" else 0,
+        mem_mb=4000,
+        runtime=240,
+    params:
+        parse=config.get("parse", {}),
+        gpu=config["resources"]["gpu"],
+        n_shards=lambda wc: len(shards_of(wc.dataset)),
+        cache_root=PARSE_CACHE,
+        config_hash=CONFIG_HASH,
+    script:
+        "../scripts/parse_shard.py"
+
+
+rule stanza_download:
+    output:
+        STANZA_RESOURCES,
+    log:
+        "resources/logs/stanza_download.log",
+    conda:
+        "../../envs/parse.yaml"
+    params:
+        stanza_dir=PARSE.stanza_dir,
+        lang=PARSE.stanza_lang,
+    script:
+        "../scripts/parse_stanza_download.py"

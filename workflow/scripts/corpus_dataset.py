@@ -1,0 +1,12 @@
+from neurotext.logs import setup_job_logging
+
+setup_job_logging(snakemake.log[0])
+from neurotext.corpus import merge_parts
+
+merge_parts(
+    parts=list(snakemake.input.parts),
+    dataset=snakemake.params.dataset,
+    corpus=snakemake.params.corpus,
+    out=snakemake.output[0],
+    config_hash=snakemake.params.config_hash,
+)

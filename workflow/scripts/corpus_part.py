@@ -1,0 +1,14 @@
+from neurotext.logs import setup_job_logging
+
+setup_job_logging(snakemake.log[0])
+from neurotext.corpus import build_part
+
+build_part(
+    source=snakemake.input.source,
+    punkt=snakemake.input.punkt,
+    dataset=snakemake.params.dataset,
+    corpus=snakemake.params.corpus,
+    part=int(snakemake.wildcards.part),
+    out=snakemake.output[0],
+    config_hash=snakemake.params.config_hash,
+)
