@@ -22,6 +22,7 @@ include: "workflow/rules/corpus.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/scan.smk"
 include: "workflow/rules/parse.smk"
+include: "workflow/rules/patterns.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -8,8 +8,9 @@ Inputs (generated under --workdir, default /tmp/neurotext-bench-corpus, reused w
   * sentiment140: `training.1600000.processed.noemoticon.csv` of --size-mb MB: the exact six-column latin-1 format,
     tweets of 5-25 words drawn from a fixed vocabulary, some with latin-1 bytes and HTML entities.
   * bookcorpus: a directory of plain-text books (~400 KB each) totalling --size-mb MB of sentences.
+  * bookcorpus_parquet: one parquet file in the HF export's layout (a `text` column, a sentence a row).
 
-Each measurement runs in a fresh process (`--measure`), so peak RSS (ru_maxrss) is that of one loader job:
+Each measurement runs in a fresh process (`--measure`), so peak RSS (VmHWM) is that of one loader job:
 documents/s, MB/s of (uncompressed) input per CPU second (process time: the loaders are single-threaded, and CPU
 time is what a dedicated core gives; wall time is printed too), peak RSS. For wiki it also measures one part of
 --parts with the part protocol of `neurotext.loaders.wiki.load` (only that part's articles are rendered), i.e.
@@ -17,8 +18,8 @@ the loader cost of one parallel `corpus_part` job. The loaders stream, so time s
 the projection multiplies by the paper's input sizes (stated below) and spreads parts over a 16-core node.
 Loader cost only: sentence splitting and cleaning (the corpus stage) come on top.
 
-  python benchmarks/corpus.py --size-mb 64            # ~3 minutes on 2 cores
-  python benchmarks/corpus.py --size-mb 1024          # the 1 GB measurement (~25 minutes)
+  python benchmarks/corpus.py --size-mb 64            # ~1-3 minutes on 2 cores (generation included)
+  python benchmarks/corpus.py --size-mb 1024          # the 1 GB measurement (~15 CPU-minutes, most of it wiki)
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ NODE_CORES = 16
 #: Paper inputs (uncompressed bytes) used for the projection. Wikipedia: enwiki-20201220-pages-articles.xml.bz2 is
 #: ~18 GB, ~80 GB of XML of which ~20M pages, 6.2M articles (G: Wikimedia's dump statistics, not measured here).
 #: Sentiment140: the real CSV is 238,803,811 bytes. BookCorpus: ~74M sentences, ~4.6 GB of text.
-PAPER_INPUT_MB = {"wiki": 80_000, "sentiment140": 239, "bookcorpus": 4_600}
-PAPER_PARTS = {"wiki": 16, "sentiment140": 4, "bookcorpus": 16}
+PAPER_INPUT_MB = {"wiki": 80_000, "sentiment140": 239, "bookcorpus": 4_600, "bookcorpus_parquet": 4_600}
+PAPER_PARTS = {"wiki": 16, "sentiment140": 4, "bookcorpus": 16, "bookcorpus_parquet": 16}
 GENSIM_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 WORDS = (
     "the of and to a in is was that for it with as on be by at this had not are but from or have an they which one "
@@ -135,10 +136,34 @@ def make_bookcorpus(path: Path, size_mb: int) -> None:
     tmp.rename(path)
 
 
+def make_bookcorpus_parquet(path: Path, size_mb: int) -> None:
+    """The HF `bookcorpus` parquet export's layout: one lowercased sentence a row in a `text` column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = random.Random(2)
+    target = size_mb << 20
+    written = 0
+    with pq.ParquetWriter(path.with_suffix(".tmp"), pa.schema([("text", pa.string())])) as writer:
+        while written < target:
+            rows = [_sentence(rng, 4, 30).lower() for _ in range(100_000)]
+            writer.write_table(pa.table({"text": rows}))
+            written += sum(map(len, rows))
+    path.with_suffix(".tmp").rename(path)
+
+
 INPUTS = {
     "wiki": ("enwiki-20201220-pages-articles.xml.bz2", make_wiki),
     "sentiment140": ("training.1600000.processed.noemoticon.csv", make_sentiment140),
     "bookcorpus": ("books", make_bookcorpus),
+    "bookcorpus_parquet": ("0000.parquet", make_bookcorpus_parquet),
+}
+#: The loader format of each input.
+FORMAT_OF = {
+    "wiki": "wiki",
+    "sentiment140": "sentiment140",
+    "bookcorpus": "bookcorpus",
+    "bookcorpus_parquet": "bookcorpus",
 }
 
 
@@ -187,8 +212,17 @@ def measure(format_name: str, path: str, parts: int | None, part: int | None) ->
         "output_chars": chars,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (VmHWM; unlike ru_maxrss it is not inherited across fork + exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_measure(format_name: str, path: Path, parts: int | None = None) -> dict:
@@ -201,7 +235,11 @@ def run_measure(format_name: str, path: Path, parts: int | None = None) -> dict:
 
 
 def input_mb(path: Path) -> float:
-    """Uncompressed input size in MB (a bz2 dump is decompressed to count)."""
+    """Uncompressed input size in MB (a bz2 dump is decompressed to count; parquet: the text column's bytes)."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return sum(len(t) for t in pq.read_table(path)["text"].to_pylist()) / 2**20
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
     if path.suffix == ".bz2":
@@ -233,9 +271,11 @@ def main() -> None:
     for name in args.formats:
         path = input_path(args.workdir, name, args.size_mb)
         size = input_mb(path)
-        runs = [run_measure(name, path)]
+        runs = [run_measure(FORMAT_OF[name], path)]
         if name == "wiki":
             runs.append(run_measure(name, path, args.parts))
+        for run in runs:
+            run["input"] = name
         for run in runs:
             cpu = run["cpu_seconds"]
             run.update(input_mb=round(size, 1), mb_per_s=size / cpu, docs_per_s=run["documents"] / cpu)
@@ -247,8 +287,8 @@ def main() -> None:
                   flush=True)  # fmt: skip
 
     print(f"\nProjected loader time of the paper's corpus build on a {NODE_CORES}-core node:")
-    full = {r["format"]: r for r in results if r["parts"] is None}
-    part_runs = {r["format"]: r for r in results if r["parts"] is not None}
+    full = {r["input"]: r for r in results if r["parts"] is None}
+    part_runs = {r["input"]: r for r in results if r["parts"] is not None}
     for name, run in full.items():
         paper_mb = PAPER_INPUT_MB[name]
         serial_h = paper_mb / run["mb_per_s"] / 3600
@@ -258,8 +298,10 @@ def main() -> None:
         else:
             per_part_h = serial_h  # every part streams the whole source; the corpus stage keeps 1/parts
         waves = -(-parts // NODE_CORES)
-        print(f"  {name:13s} {paper_mb:>7,} MB: one pass {serial_h:6.2f} h; {parts} parts of {per_part_h:6.2f} h "
-              f"each -> {waves * per_part_h:6.2f} h wall on {NODE_CORES} cores")  # fmt: skip
+        print(
+            f"  {name:18s} {paper_mb:>7,} MB: one pass {serial_h * 60:7.1f} min; {parts:2d} parts of "
+            f"{per_part_h * 60:7.1f} min each -> {waves * per_part_h * 60:7.1f} min wall on {NODE_CORES} cores"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

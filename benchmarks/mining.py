@@ -288,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     check = m.count_skipgrams(wdb, cands, max_gap=2, rows=top)
     assert check.support.tolist() == [p.support for p in cands], "background counts disagree with the miner"
     tcands = m.mine_subtrees(trees, top, min_support=3, max_nodes=args.max_nodes)[: args.bg_patterns]
+    tcheck = m.count_subtrees(trees, tcands, rows=top)
+    assert tcheck.support.tolist() == [p.support for p in tcands], "background counts disagree with the miner"
     cpu, wall, tidx = timed(lambda: m.TreeIndex.build(trees), r)
     report("TreeIndex.build (once per sample)", f"{n} trees", cpu, wall)
     cpu, wall, _ = timed(lambda: m.count_subtrees(tidx, tcands), r)

@@ -36,7 +36,9 @@ ACTION_DIRECTIVES = ("script", "shell", "run", "notebook", "wrapper", "cwl", "te
 CONDA_ALIASES = {"torch": {"pytorch", "pytorch-gpu", "pytorch-cpu"}, "matplotlib": {"matplotlib-base"}}
 # Modules a job has without its env providing them: Snakemake puts its own package on the script's path.
 PROVIDED_BY_SNAKEMAKE = {"snakemake"}
-PINNED_CONDA = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)=(?P<version>[0-9][A-Za-z0-9_.+!\-]*)(=[A-Za-z0-9_.*+\-]+)?$")
+PINNED_CONDA = re.compile(
+    r"^(?P<name>[A-Za-z0-9_.\-]+)=(?P<version>[0-9][A-Za-z0-9_.+!\-]*)(=(?P<build>[A-Za-z0-9_.*+\-]+))?$"
+)
 PINNED_PIP = re.compile(r"^(?P<name>[A-Za-z0-9_.\-]+)(\[[A-Za-z0-9_,\-]+\])?==(?P<version>[0-9][A-Za-z0-9_.+!\-]*)$")
 
 
@@ -53,6 +55,7 @@ class CondaEnv:
     path: Path
     channels: list[str] = field(default_factory=list)
     conda: dict[str, str] = field(default_factory=dict)
+    builds: dict[str, str] = field(default_factory=dict)  # conda build strings where given (pytorch=2.13.0=cuda*)
     pip: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -82,6 +85,8 @@ def load_env(path: Path) -> CondaEnv:
                     env.pip[normalize(match["name"])] = match["version"]
         elif isinstance(item, str) and (match := PINNED_CONDA.match(item.strip())):
             env.conda[normalize(match["name"])] = match["version"]
+            if match["build"]:
+                env.builds[normalize(match["name"])] = match["build"]
         else:
             env.problems.append(f"dependency {item!r} is not pinned as name=version")
     return env
@@ -346,6 +351,27 @@ def test_rule_env_provides_every_third_party_import(rule):
     )
 
 
+def has_cuda_torch(env: CondaEnv) -> bool:
+    """torch built for CUDA: conda-forge's pytorch-gpu, pytorch with a cuda build string, or PyPI's torch wheel (the
+    Linux x86_64 wheel on PyPI is the CUDA build; it runs on CPU too)."""
+    return "pytorch-gpu" in env.conda or env.builds.get("pytorch", "").startswith("cuda") or "torch" in env.pip
+
+
+def gpu_rules() -> list[Rule]:
+    return [rule for rule in acting_rules() if re.search(r"\bgpu\s*=", rule.directives.get("resources", ""))]
+
+
+def test_gpu_rules_get_a_cuda_build_of_torch():
+    rules = gpu_rules()
+    assert {"scan_shard", "sample_activations"} <= {rule.name for rule in rules}
+    problems = []
+    for rule in rules:
+        env = load_env(rule.path_of("conda"))
+        if env.provides(CONDA_ALIASES["torch"] | {"torch"}) and not has_cuda_torch(env):
+            problems.append(f"{rule.where}: {env.path.name} has a torch that may be the CPU build (use pytorch-gpu)")
+    assert not problems, "\n".join(problems)
+
+
 # ------------------------------------------------------------------------------------ the checker itself, on fixtures
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -375,6 +401,7 @@ def test_env_parser_rejects_unpinned_dependencies(tmp_path):
                  "      - good==1.0\n      - bad>=1\n")  # fmt: skip
     env = load_env(path)
     assert env.conda == {"python": "3.11.7", "pytorch": "2.13.0", "pip": "25.3"}
+    assert env.builds == {"pytorch": "cuda*"} and has_cuda_torch(env)
     assert env.pip == {"good": "1.0"}
     assert len(env.problems) == 3
     assert env.provides(package_names("torch")) and not env.provides(package_names("pandas"))

@@ -305,7 +305,8 @@ def paper() -> dict:
 
 def test_paper_config_is_complete(paper):
     default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    assert set(paper) >= set(default)
+    missing = set(default) - set(paper)
+    assert not missing, f"config/paper.yaml lacks the sections {sorted(missing)} of config/config.yaml: add them"
     codes = {name: (block["code"], block["domain"]) for name, block in paper["datasets"].items()}
     assert codes == {"bookcorpus": (1, "book"), "wikipedia": (2, "wiki"), "sentiment140": (3, "twitter"),
                      "imdb": (4, "review"), "newsgroups": (5, "news"), "reuters": (6, "news")}  # fmt: skip

@@ -122,6 +122,23 @@ def test_wiki_parts_render_only_their_articles(wiki_dump, wiki_docs):
     assert [merged[i] for i in range(len(wiki_docs))] == wiki_docs
 
 
+def test_wiki_part_positions_count_bad_records_like_the_corpus_stage(tmp_path):
+    """Positions count every yielded record (as the corpus stage's doc_index): a broken page shifts all parts."""
+    broken = "<page><title>Broken</title><ns>0</ns><id>99</id></page>\n  <page>\n    <title>Mercury</title>"
+    path = tmp_path / "dump.xml"
+    path.write_text(WIKI_XML.read_text().replace("<page>\n    <title>Mercury</title>", broken, 1))
+    full = load(path, "wiki")
+    assert [type(item).__name__ for item in full] == ["Document", "BadRecord", "Document"]
+    for part in range(2):
+        items = load(path, "wiki", parts=2, part=part)
+        assert [type(item) for item in items] == [type(item) for item in full]
+        for position, item in enumerate(items):
+            if isinstance(item, Document):
+                assert (item.text is not None) == (position % 2 == part)
+                if item.text is not None:
+                    assert item == full[position]
+
+
 def _big_dump(pages: int, page_chars: int) -> bytes:
     head = WIKI_XML.read_text().split("<page>")[0]
     body = ("Lorem ipsum dolor sit amet. " * (page_chars // 28)).strip()

@@ -148,3 +148,16 @@ def test_counts_with_large_candidate_lists():
     assert got.support.tolist() == [1, 2, 1] and got.occurrences.tolist() == [3000, 3000, 2998]
     got = count_skipgrams(seqs, [[0, 1], [1, 0], [0, 0, 0]], max_gap=1)
     assert got.support.tolist() == [1, 2, 1] and got.occurrences.tolist() == [3000, 3000, 2998]
+
+
+def test_shared_vocabulary_growing_after_indexing():
+    """Labels interned after an index was built (another database of the same corpus) simply have support 0."""
+    vocab = Vocab()
+    trees = TreeDB.from_brackets(["(S (NP) (VP))"], vocab)
+    seqs = SequenceDB.from_lists([["a", "b"]], vocab)
+    tindex, sindex = TreeIndex.build(trees), SequenceIndex.build(seqs)
+    later = TreeDB.from_brackets(["(S (ADJP))"], vocab)
+    pats = mine_subtrees(later, min_support=1, max_nodes=2)
+    assert count_subtrees(tindex, pats).support.tolist() == [1 if p.labels == (vocab.get("S"),) else 0 for p in pats]
+    SequenceDB.from_lists([["c"]], vocab)
+    assert count_skipgrams(sindex, [["c"], ["a", "b"]], max_gap=0).support.tolist() == [0, 1]

@@ -327,8 +327,10 @@ def run_stage(run: SyntheticRun, settings: dict | None = None, tag: str = "a") -
     ranges = neuron_ranges(N_NEURONS, 5)
     range_files = {kind: [] for kind in RANGE_OUTPUTS}
     for start, end in ranges:
-        outputs = {kind: root / "patterns" / kind / "layer1" / f"{range_name(start, end)}.parquet" for kind in RANGE_OUTPUTS}
-        profile_range(run.files["topk"], out["sentences"], out["corpus_metadata"], start, end, settings, outputs, "hash")
+        name = range_name(start, end)
+        outputs = {kind: root / "patterns" / kind / "layer1" / f"{name}.parquet" for kind in RANGE_OUTPUTS}
+        profile_range(run.files["topk"], out["sentences"], out["corpus_metadata"], start, end, settings, outputs,
+                      "hash")  # fmt: skip
         for kind in RANGE_OUTPUTS:
             range_files[kind].append(outputs[kind])
     out["patterns"] = root / "patterns" / "layer1.parquet"
@@ -423,11 +425,13 @@ def test_words_are_counted_by_class_case_sensitively(synthetic, stage):
     background = [synthetic.sentences[i] for i in background_indices(synthetic, PLANTED, need_parse=True)]
     verbs = [r for r in words if r["pattern"].startswith("verb:")]
     assert {verbs[0]["pattern"], verbs[1]["pattern"]} == {"verb:going", "verb:be"}  # the planted pair
+    def count(group: list[Sentence], token: str, tags: tuple[str, ...]) -> int:
+        return sum(any(w == token and t in tags for w, t in zip(s.tokens, s.tags)) for s in group)
+
     for row in words:
         name, token = row["pattern"].split(":", 1)
         tags = dict(PatternSettings().word_classes)[name]
-        count = lambda group: sum(any(w == token and t in tags for w, t in zip(s.tokens, s.tags)) for s in group)  # noqa: E731
-        assert (row["support_top"], row["support_bg"]) == (count(top), count(background)), row["pattern"]
+        assert (row["support_top"], row["support_bg"]) == (count(top, token, tags), count(background, token, tags))
 
 
 def test_random_top_k_yields_no_significant_pattern(synthetic, stage):
@@ -500,7 +504,9 @@ def test_missing_parse_is_a_clear_error(synthetic, tmp_path):
     ("block", "key"),
     [({"top_n": 0}, "patterns.top_n"), ({"p_value": "exact"}, "patterns.p_value"),
      ({"skipgrams": {"min_len": 3, "max_len": 2}}, "patterns.skipgrams.max_len"),
-     ({"words": {"classes": {"noun": []}}}, "patterns.words.classes.noun"), ({"prior_weight": 0}, "patterns.prior_weight")],
+     ({"words": {"classes": {"noun": []}}}, "patterns.words.classes.noun"),
+     ({"prior_weight": 0}, "patterns.prior_weight"), ({"posgrams": {"max_gap": 1}}, "patterns.posgrams: unknown"),
+     ({"skipgram": {}}, "patterns: unknown key")],
 )  # fmt: skip
 def test_bad_config_names_the_key(block, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -519,7 +525,8 @@ def test_table2_neurons_from_config_or_a_seeded_draw():
 
 def test_table2_and_figure1(synthetic, stage, tmp_path):
     neurons = [(1, PLANTED), (1, RANDOM_NEURONS[0]), (1, TINY)]
-    grid = write_table2({1: stage["patterns"]}, {1: stage["profiles"]}, neurons, tmp_path / "t2.md", tmp_path / "t2.csv")
+    grid = write_table2({1: stage["patterns"]}, {1: stage["profiles"]}, neurons, tmp_path / "t2.md",
+                        tmp_path / "t2.csv")  # fmt: skip
     md = (tmp_path / "t2.md").read_text()
     assert md.startswith("|  | L1.0 | L1.1 | L1.7 |")
     rows = {row[0]: row[1:] for row in csv.reader(io.StringIO((tmp_path / "t2.csv").read_text()))}
@@ -537,3 +544,17 @@ def test_table2_and_figure1(synthetic, stage, tmp_path):
         digests.append((hashlib.sha256(png.read_bytes()).digest(), hashlib.sha256(pdf.read_bytes()).digest()))
         assert png.read_bytes()[:4] == b"\x89PNG" and pdf.read_bytes()[:4] == b"%PDF"
     assert digests[0] == digests[1]
+
+
+def test_malformed_tree_names_the_file_and_sentence(synthetic, stage, tmp_path):
+    table = pq.read_table(stage["sentences"])
+    trees = table["tree"].to_pylist()
+    row = next(i for i, (t, p) in enumerate(zip(trees, table["parsed"].to_pylist())) if p)
+    trees[row] = "(ROOT (NN dog))"
+    broken = tmp_path / "sentences.parquet"
+    write_parquet(table.set_column(table.schema.get_field_index("tree"), "tree", pa.array(trees, pa.string())), broken)
+    sentence = table["sentence_id"][row].as_py()
+    outputs = {kind: tmp_path / f"{kind}.parquet" for kind in RANGE_OUTPUTS}
+    with pytest.raises(ValueError, match=f"{broken}: sentence {sentence}: malformed tree"):
+        profile_range(synthetic.files["topk"], broken, stage["corpus_metadata"], 0, N_NEURONS, None, outputs)
+    assert not any(path.exists() for path in outputs.values())

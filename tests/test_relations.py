@@ -216,11 +216,15 @@ def test_pdf_has_no_timestamps(stage):
 # k-means
 
 
-def test_sse_decreases_with_k(stage):
-    for path in stage["sse"]:
+def test_sse_decreases_with_k(inputs, stage):
+    for layer, path in enumerate(stage["sse"], start=1):
         table = pd.read_csv(path)
+        assert table.columns.tolist() == ["k", "sse", "sse_fraction", "n_iter"]
         assert table["k"].tolist() == list(range(RELATIONS["k_min"], RELATIONS["k_max"] + 1))
         assert (np.diff(table["sse"]) < 0).all(), table
+        matrix = zscore(np.load(inputs["sample"][layer - 1]))
+        total = ((matrix - matrix.mean(axis=0)) ** 2).sum()
+        np.testing.assert_allclose(table["sse_fraction"], table["sse"] / total, rtol=1e-12)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -449,6 +453,19 @@ def test_summary_numbers_match_brute_force(inputs, stage):
         assert row["mean_jaccard"] == pytest.approx(np.mean(pairs), abs=1e-6)
         best = [max(brute_jaccard(sets[i], sets[j]) for j in range(N_NEURONS) if j != i) for i in range(N_NEURONS)]
         assert row["mean_best_jaccard"] == pytest.approx(np.mean(best), abs=1e-6)
+        partners = [
+            max((j for j in range(N_NEURONS) if j != i), key=lambda j: (brute_jaccard(sets[i], sets[j]), -j))
+            for i in range(N_NEURONS)
+        ]
+        assert row["partner_same_domain"] == pytest.approx(
+            np.mean([names[i] == names[j] for i, j in enumerate(partners)]), abs=1e-6
+        )
+        assert row["partner_same_domain_chance"] == pytest.approx(
+            sum((c / N_NEURONS) ** 2 for c in Counter(names).values()), abs=1e-6
+        )
+        sse = pd.read_csv(stage["sse"][layer - 1]).set_index("k").loc[RELATIONS["k"]]
+        assert row["sse_k"] == pytest.approx(sse["sse"], abs=1e-6)
+        assert row["sse_fraction_k"] == pytest.approx(sse["sse_fraction"], abs=1e-6)
         clusters = pq.read_table(stage["clusters"][layer - 1]).to_pandas()["cluster"]
         pure = sum(Counter(n for n, c in zip(names, clusters) if c == k).most_common(1)[0][1] for k in set(clusters))
         assert row["cluster_purity"] == pytest.approx(pure / N_NEURONS, abs=1e-6)
@@ -457,6 +474,7 @@ def test_summary_numbers_match_brute_force(inputs, stage):
     # the synthetic data's design: top K more mixed with depth -> lower dominant share; groups = domains
     assert summary["mean_dominant_share"].is_monotonic_decreasing
     assert summary.iloc[0]["cluster_purity"] > summary.iloc[0]["purity_baseline"]
+    assert summary.iloc[0]["partner_same_domain"] > summary.iloc[0]["partner_same_domain_chance"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -547,3 +565,15 @@ def test_a_top_k_sentence_missing_from_the_corpus_names_the_file(tmp_path, input
     write_parquet(table.set_column(2, "sentence_id", pa.array(ids, pa.uint32())), bad)
     with pytest.raises(ValueError, match=r"topk_bad\.parquet: sentence_id 12345"):
         rel.dominant_grid({1: bad}, rel.read_domains(inputs["corpus"]), (0, 5))
+
+
+def test_thread_count_does_not_change_the_outputs(inputs, stage, tmp_path):
+    layer = 1
+    settings = rel.RelationsSettings.from_config(RELATIONS)
+    out = [tmp_path / name for name in ("sse.csv", "clusters.parquet", "tsne.parquet", "overlap.parquet")]
+    rel.relations_layer(
+        inputs["sample"][0], inputs["topk"][0], inputs["topk"][1], layer, settings.layer_config(), 2, *out, "abc123"
+    )
+    expected = [stage[name][layer - 1] for name in ("sse", "clusters", "tsne", "overlap")]
+    for got, want in zip(out, expected):
+        assert digest(got) == digest(want), f"{want.name} changes with 2 threads"

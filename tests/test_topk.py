@@ -144,9 +144,7 @@ def test_sharded_streaming_topk_and_merge_equal_brute_force(problem, strategy):
         shard_payloads.append(result.payload)
 
     merged = merge_keys([shard_keys[i] for i in merge_order], k)
-    merged_again, merged_payload = merge_keys_with_payload(
-        shard_keys[::-1], shard_payloads[::-1], k
-    )
+    merged_again, merged_payload = merge_keys_with_payload(shard_keys[::-1], shard_payloads[::-1], k)
     np.testing.assert_array_equal(merged, merged_again)
 
     expected_ids, expected_values = brute_force_top(values, ids, k)
@@ -171,7 +169,10 @@ def test_threshold_and_device_accumulators_agree_on_random_floats(k, n_neurons, 
     for strategy in ("threshold", "topk"):
         accumulator = TopK(n_neurons, k, np.int16, strategy=strategy, slack=int(rng.integers(1, 40)))
         for start in range(0, n, 17):
-            keys = activation_keys(torch.from_numpy(values[start : start + 17]), torch.from_numpy(ids[start : start + 17].astype(np.int64))[:, None])
+            keys = activation_keys(
+                torch.from_numpy(values[start : start + 17]),
+                torch.from_numpy(ids[start : start + 17].astype(np.int64))[:, None],
+            )
             accumulator.add(keys, torch.from_numpy(tokens[start : start + 17]))
         results.append(accumulator.result())
     np.testing.assert_array_equal(results[0].keys, results[1].keys)

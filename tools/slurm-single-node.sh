@@ -10,14 +10,15 @@
 # Environment (defaults in brackets):
 #   ACCT=1|0          [1] slurmdbd + MariaDB, so `sacct` works (the executor plugin's default status command; failed
 #                      jobs get their SLURM state and reason).  0: no accounting; use `slurm-status-command: squeue`.
-#   GPUS=N            [1] fake GPU gres on the node (File=/dev/null) so `--gpus=N` jobs are scheduled; 0 = none.
+#   GPUS=N            [2] fake GPUs (gres on /dev/null, /dev/zero, ...) so `--gpus=N` jobs are scheduled and get
+#                      CUDA_VISIBLE_DEVICES; 0 = none.  Two, so GPU jobs can run side by side as on a real GPU node.
 #   PARTITIONS="a b"  ["cpu gpu"] partitions over the node, the first is the default.  The names match
 #                      profiles/slurm/config.yaml, so the profile runs here unchanged.
 #   NODE_MEM_MB=M     [128000] memory the node advertises (SlurmdParameters=config_overrides: more than the machine
 #                      has is allowed, memory is not enforced here), so the profile's per-rule `mem_mb` fits.
 #   KILL_WAIT=S       [5] seconds between SIGTERM and SIGKILL when a job hits its time limit.
 set -euo pipefail
-ACCT=${ACCT:-1}; GPUS=${GPUS:-1}; PARTITIONS=${PARTITIONS:-cpu gpu}; NODE_MEM_MB=${NODE_MEM_MB:-128000}
+ACCT=${ACCT:-1}; GPUS=${GPUS:-2}; PARTITIONS=${PARTITIONS:-cpu gpu}; NODE_MEM_MB=${NODE_MEM_MB:-128000}
 KILL_WAIT=${KILL_WAIT:-5}
 RUN=/run/slurm; SPOOL=/var/spool/slurm; LOG=/var/log/slurm; CONF=/etc/slurm/slurm.conf
 H=$(hostname -s)
@@ -29,6 +30,12 @@ wait_for() {  # wait_for NAME COMMAND: poll COMMAND every 0.5 s for up to 60 s
 stop() { for p in "$@"; do [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done; }
 wait_gone() { for p in "$@"; do [ -s "$p" ] || continue; local pid; pid=$(cat "$p")
   for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done; rm -f "$p"; done; }
+
+fake_gpu_files() {  # GPUS character devices that exist on any Linux machine
+  local devices=(/dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty)
+  [ "$GPUS" -le ${#devices[@]} ] || { echo "slurm-single-node: at most ${#devices[@]} fake GPUs" >&2; exit 2; }
+  echo "${devices[@]:0:$GPUS}"
+}
 
 slurm_conf() {  # the configuration this script writes, on stdout
   local default=YES gres="" cpus; cpus=$(nproc)
@@ -118,8 +125,9 @@ up() {
   mkdir -p /run/munge $RUN $SPOOL/ctld $SPOOL/d $LOG /etc/slurm; chown munge:munge /run/munge
   runuser -u munge -- /usr/sbin/munged; wait_for munge "munge -n | unmunge"
   if [ "$GPUS" -gt 0 ]; then
-    if [ "$GPUS" = 1 ]; then gres="File=/dev/null"; else gres="Count=$GPUS"; fi  # one fake device file: CUDA_VISIBLE_DEVICES set
-    printf 'AutoDetect=off\nNodeName=%s Name=gpu %s\n' "$H" "$gres" >/etc/slurm/gres.conf
+    # Fake devices: one character device file per GPU (SLURM binds jobs to them and sets CUDA_VISIBLE_DEVICES).
+    { echo "AutoDetect=off"; for f in $(fake_gpu_files); do echo "NodeName=$H Name=gpu File=$f"; done; } \
+      >/etc/slurm/gres.conf
   fi
   slurm_conf >$CONF
   [ "$ACCT" = 1 ] && start_accounting

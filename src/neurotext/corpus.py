@@ -272,7 +272,7 @@ def build_part(source: str, punkt: str, dataset: dict, corpus: dict, part: int, 
     stats = PartStats()
     bad: list[BadRecord] = []
     rows = _PartRows(name)
-    records = load_documents(source, dataset)
+    records = load_documents(source, {**dataset, "part": part, "parts": parts})  # loaders may skip other parts cheaply
     for doc_index, item in enumerate(progress(records, desc=f"{name} part {part}", unit="doc")):
         if doc_index % parts != part:
             continue
@@ -316,15 +316,6 @@ def build_part(source: str, punkt: str, dataset: dict, corpus: dict, part: int, 
 
 
 # --- merge -----------------------------------------------------------------------------------------------------
-
-
-def text_hashes(texts: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """`ids.text_hash64` of every text (uint64), converted to Python strings HASH_CHUNK_ROWS at a time."""
-    out = np.empty(len(texts), dtype=np.uint64)
-    for start in range(0, len(texts), HASH_CHUNK_ROWS):
-        chunk = texts.slice(start, HASH_CHUNK_ROWS).to_pylist()
-        out[start : start + len(chunk)] = text_hash64(chunk)
-    return out
 
 
 def first_occurrences(hashes: np.ndarray) -> np.ndarray:
@@ -575,7 +566,7 @@ class DatasetStats:
         ]
 
 
-def _value_counts(column: pa.ChunkedArray) -> Counter[str]:
+def _value_counts(column: pa.Array) -> Counter[str]:
     counts: Counter[str] = Counter()
     for entry in pc.value_counts(column.drop_null()).to_pylist():
         counts[str(entry["values"])] += int(entry["counts"])
@@ -583,21 +574,32 @@ def _value_counts(column: pa.ChunkedArray) -> Counter[str]:
 
 
 def dataset_stats(path: str) -> tuple[DatasetStats, dict[str, Counter[str]]]:
-    """Stats of one corpus file and the value counts of each metadata field (non-null values, as strings)."""
-    table = pq.read_table(path)
-    summary = json.loads((table.schema.metadata or {}).get(CORPUS_STATS_KEY, b"{}"))
-    names = table.column("dataset").unique().to_pylist()
-    name = names[0] if len(names) == 1 else Path(path).name.removesuffix(".parquet")
-    counts = {field_name: _value_counts(table.column(field_name)) for field_name in METADATA_FIELDS}
-    extra_keys = {key for chunk in table.column("extra").chunks for key in chunk.keys.unique().to_pylist()}
-    n = table.num_rows
-    texts = table.column("text")
-    words = pc.sum(pc.list_value_length(pc.utf8_split_whitespace(texts))).as_py() if n else 0
-    chars = pc.sum(pc.utf8_length(texts)).as_py() if n else 0
+    """Stats of one corpus file and the value counts of each metadata field (non-null values, as strings); reads the
+    file SLICE_ROWS rows at a time."""
+    corpus_file = pq.ParquetFile(path)
+    summary = json.loads((corpus_file.schema_arrow.metadata or {}).get(CORPUS_STATS_KEY, b"{}"))
+    counts: dict[str, Counter[str]] = {field_name: Counter() for field_name in METADATA_FIELDS}
+    names: set[str] = set()
+    extra_keys: set[str] = set()
+    n = words = chars = 0
+    columns = ["dataset", "text", "extra", *METADATA_FIELDS]
+    for batch in corpus_file.iter_batches(batch_size=SLICE_ROWS, columns=columns):
+        n += batch.num_rows
+        names.update(batch.column("dataset").unique().to_pylist())
+        texts = batch.column("text")
+        words += pc.sum(pc.list_value_length(pc.utf8_split_whitespace(texts))).as_py() or 0
+        chars += pc.sum(pc.utf8_length(texts)).as_py() or 0
+        extra_keys.update(batch.column("extra").keys.unique().to_pylist())
+        for field_name in METADATA_FIELDS:
+            counts[field_name].update(_value_counts(batch.column(field_name)))
+    if "documents" in summary:
+        documents = int(summary["documents"])
+    else:
+        documents = len(pc.unique(pq.read_table(path, columns=["doc_id"]).column("doc_id")))
     stats = DatasetStats(
-        dataset=name,
+        dataset=names.pop() if len(names) == 1 else Path(path).name.removesuffix(".parquet"),
         sentences=n,
-        documents=len(pc.unique(table.column("doc_id"))) if n else 0,
+        documents=documents,
         domains=sorted(counts["domain"]),
         fields=[field_name for field_name in METADATA_FIELDS if field_name != "domain" and counts[field_name]],
         extra_fields=sorted(extra_keys),

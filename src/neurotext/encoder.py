@@ -17,6 +17,7 @@ Used by the scan (top K per neuron, sample activations) and by later stages (tok
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import warnings
@@ -80,8 +81,7 @@ class ScanSettings:
     @classmethod
     def from_config(cls, scan: Mapping[str, Any]) -> ScanSettings:
         values = {
-            name: scan.get(name, default)
-            for name, default in (("k", 100), ("token_budget", 8192), ("threads", 2))
+            name: scan.get(name, default) for name, default in (("k", 100), ("token_budget", 8192), ("threads", 2))
         }
         for name, value in values.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -153,9 +153,9 @@ class Tokens:
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
-    @property
+    @functools.cached_property
     def lengths(self) -> np.ndarray:
-        """Tokens per sentence, int64 [n]."""
+        """Tokens per sentence, int64 [n] (computed once)."""
         return np.diff(self.offsets)
 
     def row(self, index: int) -> np.ndarray:
@@ -172,9 +172,7 @@ def load_tokenizer(model_dir: str | os.PathLike[str], key: str = "model.path"):
     except (OSError, ValueError, KeyError) as error:
         raise ConfigError(f"{key} = {str(model_dir)!r}: cannot load its tokenizer ({error})") from error
     if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError(
-            f"{key} = {str(model_dir)!r}: needs a fast tokenizer (tokenizer.json) for character offsets"
-        )
+        raise ConfigError(f"{key} = {str(model_dir)!r}: needs a fast tokenizer (tokenizer.json) for character offsets")
     return tokenizer
 
 
@@ -190,30 +188,29 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, chunk_size: int =
     specials: list[np.ndarray] = []
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
-    truncated: list[bool] = []
-    for begin in range(0, len(texts), chunk_size):
+    truncated: list[np.ndarray] = []
+    for begin in range(0, len(texts), chunk_size):  # flat arrays per chunk: no numpy object per sentence is kept
         encodings = backend.encode_batch(list(texts[begin : begin + chunk_size]), add_special_tokens=True)
-        for encoding in encodings:
-            lengths.append(len(encoding.ids))
-            truncated.append(len(encoding.overflowing) > 0)
-        ids.extend(np.asarray(e.ids, dtype=np.int32) for e in encodings)
-        specials.extend(np.asarray(e.special_tokens_mask, dtype=bool) for e in encodings)
-        offsets = [np.asarray(e.offsets, dtype=np.int32).reshape(-1, 2) for e in encodings]
-        starts.extend(o[:, 0] for o in offsets)
-        ends.extend(o[:, 1] for o in offsets)
+        lengths.append(np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings)))
+        truncated.append(np.fromiter((len(e.overflowing) > 0 for e in encodings), dtype=bool, count=len(encodings)))
+        ids.append(np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32))
+        specials.append(np.fromiter((m for e in encodings for m in e.special_tokens_mask), dtype=bool))
+        spans = np.fromiter((c for e in encodings for span in e.offsets for c in span), dtype=np.int32)
+        starts.append(spans[0::2])
+        ends.append(spans[1::2])
 
     def flat(parts: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
 
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(np.asarray(lengths, dtype=np.int64), out=offsets[1:])
+    np.cumsum(flat(lengths, np.int64), out=offsets[1:])
     return Tokens(
         offsets=offsets,
         input_ids=flat(ids, np.int32),
         special_mask=flat(specials, bool),
         char_start=flat(starts, np.int32),
         char_end=flat(ends, np.int32),
-        truncated=np.asarray(truncated, dtype=bool),
+        truncated=flat(truncated, bool),
     )
 
 
@@ -349,7 +346,9 @@ class Encoder:
             self.site_modules = list(layers)
             self.n_neurons = int(model.config.hidden_size)
         else:
-            modules = [next((m for p in _FFN_PATHS if (m := _get_path(layer, p)) is not None), None) for layer in layers]
+            modules = [
+                next((m for p in _FFN_PATHS if (m := _get_path(layer, p)) is not None), None) for layer in layers
+            ]
             if any(m is None for m in modules):
                 raise ConfigError(
                     f"model.site = 'ffn': the model (model_type {model_type!r}) has no intermediate module neurotext "

@@ -36,8 +36,11 @@ What is counted (``a`` of ``K`` top sentences against ``b`` of ``N`` background 
   support (`closed_subtree_mask`). Patterns of the maximum size are kept (their extensions are not mined).
 * Scores (`neurotext.scoring`): z (log-odds, informative Dirichlet prior), lift, one-sided Fisher p (selective by
   default), Benjamini-Hochberg q over one family per neuron: all its word, skip-n-gram, POS n-gram and subtree
-  candidates together. Kept: candidates with z > 0, ranked by (-z, -support_top, pattern), the first ``top_n`` per
-  kind (per word class for words).
+  candidates together. Kept: candidates with z > 0, the significant ones (q < ``q_max``) first, each group ranked
+  by z (ties: more top support, then the pattern string), the first ``top_n`` per kind (per word class for words).
+  Significance first because the z of `neurotext.scoring` (a prior as large as the data, which keeps z monotone)
+  ranks a pattern in 3 of 100 top sentences and none of the sample (z = 1.9, selective p = 1) above one in 20 of 100
+  against 150 of 2,000 (z = 1.2, p = 9e-5); the first is chance, the second is what the neuron responds to.
 * Metadata: per field of `formats.METADATA_FIELDS`, each value's count among the top sentences where the field is set
   against its count in the rest of the corpus (corpus count - top count) with the same z and p (min support 1), BH
   over the neuron's values; per field the ``metadata_top_n`` most frequent values are kept and the most frequent one
@@ -53,7 +56,6 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,7 +136,10 @@ METADATA_SCHEMA = pa.schema(
     ]
 )
 
-DEFAULT_WORD_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+#: Word classes: (class name, its PTB tags), in the order of the profile and of Table 2.
+WordClasses = tuple[tuple[str, tuple[str, ...]], ...]
+
+DEFAULT_WORD_CLASSES: WordClasses = (
     ("noun", ("NN", "NNS", "NNP", "NNPS")),
     ("verb", ("VB", "VBD", "VBG", "VBN", "VBP", "VBZ")),
     ("adjective", ("JJ", "JJR", "JJS")),
@@ -169,7 +174,7 @@ class PatternSettings:
     posgrams: NgramSettings = NgramSettings(2, 4, 0)
     subtree_min_nodes: int = 2
     subtree_max_nodes: int = 5
-    word_classes: tuple[tuple[str, tuple[str, ...]], ...] = DEFAULT_WORD_CLASSES
+    word_classes: WordClasses = DEFAULT_WORD_CLASSES
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -181,25 +186,25 @@ class PatternSettings:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> PatternSettings:
-        """Validate the ``patterns`` config block; a wrong value raises `ConfigError` naming its key."""
-        block = dict(block or {})
+        """Validate the ``patterns`` config block; a wrong or unknown key raises `ConfigError` naming it."""
+        top = _block(block, "patterns")
         d = cls()
-        skip = dict(block.get("skipgrams") or {})
-        pos = dict(block.get("posgrams") or {})
-        sub = dict(block.get("subtrees") or {})
-        words = dict(block.get("words") or {})
-        meta = dict(block.get("metadata") or {})
+        skip = _block(top.get("skipgrams"), "patterns.skipgrams")
+        pos = _block(top.get("posgrams"), "patterns.posgrams")
+        sub = _block(top.get("subtrees"), "patterns.subtrees")
+        words = _block(top.get("words"), "patterns.words")
+        meta = _block(top.get("metadata"), "patterns.metadata")
         settings = cls(
-            neurons_per_job=_int(block, "neurons_per_job", d.neurons_per_job, 1),
-            top_n=_int(block, "top_n", d.top_n, 1),
+            neurons_per_job=_int(top, "neurons_per_job", d.neurons_per_job, 1),
+            top_n=_int(top, "top_n", d.top_n, 1),
             metadata_top_n=_int(meta, "top_n", d.metadata_top_n, 1, "patterns.metadata"),
-            prior_weight=_number(block, "prior_weight", d.prior_weight, exclusive_min=0.0),
-            p_value=_choice(block, "p_value", d.p_value, P_VALUE_KINDS),
-            q_max=_number(block, "q_max", d.q_max, exclusive_min=0.0, maximum=1.0),
-            min_support=_int(block, "min_support", d.min_support, 1),
-            min_support_frac=_number(block, "min_support_frac", d.min_support_frac, minimum=0.0, maximum=1.0),
-            skipgrams=_ngrams(skip, "patterns.skipgrams", d.skipgrams, allow_gap=True),
-            posgrams=_ngrams(pos, "patterns.posgrams", d.posgrams, allow_gap=False),
+            prior_weight=_number(top, "prior_weight", d.prior_weight, exclusive_min=0.0),
+            p_value=_choice(top, "p_value", d.p_value, P_VALUE_KINDS),
+            q_max=_number(top, "q_max", d.q_max, exclusive_min=0.0, maximum=1.0),
+            min_support=_int(top, "min_support", d.min_support, 1),
+            min_support_frac=_number(top, "min_support_frac", d.min_support_frac, minimum=0.0, maximum=1.0),
+            skipgrams=_ngrams(skip, "patterns.skipgrams", d.skipgrams),
+            posgrams=_ngrams(pos, "patterns.posgrams", d.posgrams),
             subtree_min_nodes=_int(sub, "min_nodes", d.subtree_min_nodes, 1, "patterns.subtrees"),
             subtree_max_nodes=_int(sub, "max_nodes", d.subtree_max_nodes, 1, "patterns.subtrees"),
             word_classes=_word_classes(words.get("classes"), d.word_classes),
@@ -207,6 +212,31 @@ class PatternSettings:
         if settings.subtree_max_nodes < settings.subtree_min_nodes:
             raise ConfigError("patterns.subtrees.max_nodes must be >= patterns.subtrees.min_nodes")
         return settings
+
+
+#: Keys of each config block (an unknown key is an error, so a typo never silently falls back to a default).
+_KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "patterns": frozenset({"neurons_per_job", "top_n", "prior_weight", "p_value", "q_max", "min_support",
+                           "min_support_frac", "skipgrams", "posgrams", "subtrees", "words", "metadata"}),
+    "patterns.skipgrams": frozenset({"min_len", "max_len", "max_gap"}),
+    "patterns.posgrams": frozenset({"min_len", "max_len"}),  # contiguous: no max_gap
+    "patterns.subtrees": frozenset({"min_nodes", "max_nodes"}),
+    "patterns.words": frozenset({"classes"}),
+    "patterns.metadata": frozenset({"top_n"}),
+    "table2": frozenset({"neurons", "seed", "count", "per_cell"}),
+}  # fmt: skip
+
+
+def _block(value: Any, prefix: str) -> dict[str, Any]:
+    """A config block as a dict (None = empty), checked against `_KNOWN_KEYS`."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{prefix} = {value!r}: give a mapping")
+    unknown = sorted(set(value) - _KNOWN_KEYS[prefix])
+    if unknown:
+        raise ConfigError(f"{prefix}: unknown key(s) {unknown}; known keys are {sorted(_KNOWN_KEYS[prefix])}")
+    return dict(value)
 
 
 def _int(block: Mapping[str, Any], key: str, default: int, minimum: int, prefix: str = "patterns") -> int:
@@ -217,17 +247,23 @@ def _int(block: Mapping[str, Any], key: str, default: int, minimum: int, prefix:
 
 
 def _number(
-    block: Mapping[str, Any], key: str, default: float, *, minimum: float | None = None,
-    exclusive_min: float | None = None, maximum: float | None = None, prefix: str = "patterns",
-) -> float:  # fmt: skip
+    block: Mapping[str, Any],
+    key: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    exclusive_min: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """A finite number of the ``patterns`` block within the given bounds."""
     value = block.get(key, default)
     ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     ok = ok and (minimum is None or value >= minimum) and (exclusive_min is None or value > exclusive_min)
     ok = ok and (maximum is None or value <= maximum)
     if not ok:
-        bounds = [f">= {minimum}" if minimum is not None else "", f"> {exclusive_min}" if exclusive_min is not None
-                  else "", f"<= {maximum}" if maximum is not None else ""]  # fmt: skip
-        raise ConfigError(f"{prefix}.{key} = {value!r}: give a number {' and '.join(b for b in bounds if b)}")
+        bounds = [f"{op} {bound}" for op, bound in ((">=", minimum), (">", exclusive_min), ("<=", maximum))
+                  if bound is not None]  # fmt: skip
+        raise ConfigError(f"patterns.{key} = {value!r}: give a number {' and '.join(bounds)}")
     return float(value)
 
 
@@ -238,18 +274,15 @@ def _choice(block: Mapping[str, Any], key: str, default: str, choices: Sequence[
     return str(value)
 
 
-def _ngrams(block: Mapping[str, Any], prefix: str, default: NgramSettings, allow_gap: bool) -> NgramSettings:
+def _ngrams(block: Mapping[str, Any], prefix: str, default: NgramSettings) -> NgramSettings:
     min_len = _int(block, "min_len", default.min_len, 1, prefix)
     max_len = _int(block, "max_len", default.max_len, 1, prefix)
     if max_len < min_len:
         raise ConfigError(f"{prefix}.max_len ({max_len}) must be >= {prefix}.min_len ({min_len})")
-    max_gap = _int(block, "max_gap", default.max_gap, 0, prefix) if allow_gap else 0
-    if not allow_gap and block.get("max_gap", 0) != 0:
-        raise ConfigError(f"{prefix}.max_gap: POS n-grams are contiguous; remove the key")
-    return NgramSettings(min_len, max_len, max_gap)
+    return NgramSettings(min_len, max_len, _int(block, "max_gap", default.max_gap, 0, prefix))
 
 
-def _word_classes(value: Any, default: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _word_classes(value: Any, default: WordClasses) -> WordClasses:
     if value is None:
         return default
     if not isinstance(value, Mapping) or not value:
@@ -542,21 +575,20 @@ def encode_sentences(
     )
 
 
-def _metadata_codes(table: pa.Table, ids: np.ndarray, corpus_counts: Mapping[str, FieldCounts]) -> dict[str, np.ndarray]:
+def _metadata_codes(
+    table: pa.Table, ids: np.ndarray, corpus_counts: Mapping[str, FieldCounts]
+) -> dict[str, np.ndarray]:
+    """Per metadata field, int32 ``[n]`` codes of each row's value in the corpus counts (-1 = not set)."""
     codes = {}
     for name in METADATA_FIELDS:
-        counts = corpus_counts[name]
-        values = table[name].to_pylist()
-        field_codes = np.full(len(values), -1, dtype=np.int32)
-        for row, value in enumerate(values):
-            if value is None:
-                continue
-            code = counts.index.get(value)
-            if code is None:
-                raise ValueError(f"sentence {int(ids[row])}: {name} = {value!r} is not in the corpus metadata counts; "
-                                 "rebuild patterns/corpus_metadata.parquet from the same corpus")  # fmt: skip
-            field_codes[row] = code
-        codes[name] = field_codes
+        column = table[name]
+        index = pc.index_in(column, value_set=pa.array(corpus_counts[name].values, pa.string()))
+        unknown = pc.and_(pc.is_valid(column), pc.is_null(index)).to_numpy(zero_copy_only=False)
+        if unknown.any():
+            row = int(np.flatnonzero(unknown)[0])
+            raise ValueError(f"sentence {int(ids[row])}: {name} = {column[row].as_py()!r} is not in the corpus "
+                             "metadata counts; rebuild patterns/corpus_metadata.parquet from the same corpus")  # fmt: skip
+        codes[name] = pc.fill_null(index, -1).to_numpy(zero_copy_only=False).astype(np.int32)
     return codes
 
 
@@ -638,7 +670,7 @@ class NeuronProfile:
 
 
 @dataclass(frozen=True)
-class _TopRows:
+class TopRows:
     """A neuron's top rows split by eligibility, with their overlap with the sample and the background sizes."""
 
     all: np.ndarray
@@ -650,7 +682,7 @@ class _TopRows:
     n_bg_parsed: int
 
     @classmethod
-    def split(cls, enc: EncodedSentences, bg: Background, rows: np.ndarray) -> _TopRows:
+    def split(cls, enc: EncodedSentences, bg: Background, rows: np.ndarray) -> TopRows:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         tokenized = rows[enc.tokenized[rows]]
         parsed = rows[enc.parsed[rows]]
@@ -693,7 +725,7 @@ def _sequence_candidates(
     )  # fmt: skip
 
 
-def _subtree_candidates(enc: EncodedSentences, bg: Background, top: _TopRows, settings: PatternSettings) -> Candidates:
+def _subtree_candidates(enc: EncodedSentences, bg: Background, top: TopRows, settings: PatternSettings) -> Candidates:
     rows = top.parsed
     min_support = settings.min_support_for(rows.size)
     patterns = []
@@ -713,7 +745,7 @@ def _subtree_candidates(enc: EncodedSentences, bg: Background, top: _TopRows, se
 
 
 def neuron_candidates(
-    enc: EncodedSentences, bg: Background, top: _TopRows, settings: PatternSettings
+    enc: EncodedSentences, bg: Background, top: TopRows, settings: PatternSettings
 ) -> list[Candidates]:
     """Closed candidates of every kind (words: one entry per class) with top and background counts."""
     result = []
@@ -742,9 +774,12 @@ def neuron_candidates(
     return result
 
 
-def _rank_order(patterns: Sequence[str], support_top: np.ndarray, z: np.ndarray, idx: np.ndarray) -> list[int]:
-    """`idx` sorted by (-z, -support_top, pattern): the ranking of DESIGN.md section 4 with deterministic ties."""
-    return sorted(idx.tolist(), key=lambda i: (-z[i], -support_top[i], patterns[i]))
+def _rank_order(
+    patterns: Sequence[str], support_top: np.ndarray, z: np.ndarray, significant: np.ndarray, idx: np.ndarray
+) -> list[int]:
+    """`idx` sorted by (not significant, -z, -support_top, pattern): significant patterns first, each group by z
+    (DESIGN.md section 4: rank by z), ties broken deterministically and independently of the job's neuron range."""
+    return sorted(idx.tolist(), key=lambda i: (not significant[i], -z[i], -support_top[i], patterns[i]))
 
 
 def score_candidates(candidates: Sequence[Candidates], settings: PatternSettings) -> tuple[dict[str, PatternRows], int]:
@@ -760,16 +795,18 @@ def score_candidates(candidates: Sequence[Candidates], settings: PatternSettings
     def cat(get: Callable[[Candidates], Any]) -> np.ndarray:
         return np.concatenate([np.broadcast_to(np.asarray(get(c)), (len(c),)) for c in candidates]).astype(np.int64)
 
-    scores = score_counts(cat(lambda c: c.support_top), cat(lambda c: c.n_top), cat(lambda c: c.support_bg),
-                          cat(lambda c: c.n_bg), prior_weight=settings.prior_weight, min_support=cat(lambda c: c.min_support),
-                          p_value=settings.p_value)  # fmt: skip
+    scores = score_counts(
+        cat(lambda c: c.support_top), cat(lambda c: c.n_top), cat(lambda c: c.support_bg), cat(lambda c: c.n_bg),
+        prior_weight=settings.prior_weight, min_support=cat(lambda c: c.min_support), p_value=settings.p_value,
+    )  # fmt: skip
     n_significant = int(np.sum(scores.q < settings.q_max))
     start = 0
     for cand, size in zip(candidates, sizes, strict=True):
         part = slice(start, start + size)
         start += size
         z, lift_, p, q = scores.z[part], scores.lift[part], scores.p[part], scores.q[part]
-        order = _rank_order(cand.patterns, cand.support_top, z, np.flatnonzero(z > 0))[: settings.top_n]
+        significant = q < settings.q_max
+        order = _rank_order(cand.patterns, cand.support_top, z, significant, np.flatnonzero(z > 0))[: settings.top_n]
         rows = kept[cand.kind]
         for i in order:
             rows.pattern.append(cand.patterns[i])
@@ -805,7 +842,8 @@ def metadata_rows(
     if np.any(c < a) or np.any(total < k):
         raise ValueError(f"neuron {neuron}: the corpus metadata counts are smaller than the top K's; rebuild "
                          "patterns/corpus_metadata.parquet from the same corpus")  # fmt: skip
-    scores = score_counts(a, k, c - a, total - k, prior_weight=settings.prior_weight, min_support=1, p_value=settings.p_value)
+    scores = score_counts(a, k, c - a, total - k, prior_weight=settings.prior_weight, min_support=1,
+                          p_value=settings.p_value)  # fmt: skip
     rows, start = [], 0
     for name, present, counts, n_top in found:
         part = range(start, start + present.size)
@@ -909,7 +947,7 @@ def profile_neuron(
     A neuron with fewer than ``settings.min_support`` top sentences gets an empty profile (status
     ``too_few_top_sentences``), not an error.
     """
-    top = _TopRows.split(enc, bg, top_rows)
+    top = TopRows.split(enc, bg, top_rows)
     n_top = int(top.all.size)
     enough = n_top >= settings.min_support
     if enough:
@@ -997,7 +1035,10 @@ def profile_range(
     table = pq.read_table(sentences, filters=pc.field("in_sample") | _isin("sentence_id", top_ids))
     table = table.sort_by("sentence_id")
     corpus_counts = read_corpus_metadata(corpus_metadata)
-    enc = encode_sentences(table, corpus_counts, settings.word_classes)
+    try:
+        enc = encode_sentences(table, corpus_counts, settings.word_classes)
+    except ValueError as error:
+        raise ValueError(f"{sentences}: {error}") from None
     bg = Background.build(enc)
     log.info("neurons %d-%d: %d sentences encoded (%d in the sample, %d parsed)",
              start, end - 1, len(enc), int(enc.in_sample.sum()), int(enc.parsed.sum()))  # fmt: skip
@@ -1058,7 +1099,7 @@ class Table2Settings:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> Table2Settings:
-        block = dict(block or {})
+        block = _block(block, "table2")
         neurons = block.get("neurons") or []
         if not isinstance(neurons, list) or not all(isinstance(n, str) for n in neurons):
             raise ConfigError(f"table2.neurons = {neurons!r}: give a list of neuron names like [L11.309, L6.200]")
@@ -1100,7 +1141,8 @@ def table2_rows(
     def cell(kind: str, prefix: str | None = None) -> str:
         rows = patterns.filter(pc.equal(patterns["kind"], kind)).to_pylist()
         if prefix is not None:
-            rows = [{**r, "pattern": r["pattern"][len(prefix) + 1 :]} for r in rows if r["pattern"].startswith(prefix + ":")]
+            start = prefix + ":"
+            rows = [{**r, "pattern": r["pattern"][len(start) :]} for r in rows if r["pattern"].startswith(start)]
         shown = [r["pattern"] + ("" if r["q"] < q_max else "†") for r in rows[:per_cell]]
         return ", ".join(shown) if shown else "-"
 
@@ -1147,8 +1189,9 @@ def write_table2(
     grid = [header] + [[label, *(col[i][1] for col in columns)] for i, label in enumerate(labels)]
     md = ["| " + " | ".join(_md_cell(c) for c in grid[0]) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in grid[1:]]
-    note = (f"\nPatterns of each neuron's top K ranked by log-odds z against the sample; † = q >= {q_max} "
-            "(not significant); shares are of the parsed tokens of the top K (the sample's in parentheses).\n")  # fmt: skip
+    note = (f"\nPatterns of each neuron's top K, significant first, each group ranked by log-odds z against the "
+            f"sample; † = q >= {q_max} (not significant); shares are of the parsed tokens of the top K (the sample's "
+            "in parentheses).\n")
     write_text(md_out, "\n".join(md) + "\n" + note)
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows(grid)
@@ -1159,7 +1202,9 @@ def write_table2(
 FIGURE1_FIELDS: tuple[str, ...] = ("domain", "topic", "sentiment")
 
 
-def _bars(top: Mapping[str, float], corpus: Mapping[str, float], max_bars: int) -> tuple[list[str], list[float], list[float]]:
+def _bars(
+    top: Mapping[str, float], corpus: Mapping[str, float], max_bars: int
+) -> tuple[list[str], list[float], list[float]]:
     """Values shown (most frequent in the corpus or the top K first, at most `max_bars`, the rest as 'other')."""
     values = sorted(set(top) | set(corpus), key=lambda v: (-max(top.get(v, 0.0), corpus.get(v, 0.0)), v))
     shown = values[:max_bars]
@@ -1200,7 +1245,7 @@ def plot_figure1(
             ax.set_xticks(x, values, rotation=40, ha="right", fontsize=7)
             ax.set_ylim(0, 1)
             n_top = rows[0]["n_top"] if rows else 0
-            ax.set_title(f"{neuron_name(*key)}: {name} (n = {n_top})", fontsize=9)
+            ax.set_title(f"{neuron_name(*key)}: {name} ({n_top} top sentences with one)", fontsize=9)
             if c == 0:
                 ax.set_ylabel("share")
             if r == 0 and c == n_cols - 1:
@@ -1235,7 +1280,8 @@ def write_figure1(
 
     metadata = {}
     for layer, neuron in neurons:
-        metadata[(layer, neuron)] = pq.read_table(metadata_files[layer], filters=pc.field("neuron") == neuron).to_pylist()
+        table = pq.read_table(metadata_files[layer], filters=pc.field("neuron") == neuron)
+        metadata[(layer, neuron)] = table.to_pylist()
     fig = plot_figure1(metadata, read_corpus_metadata(corpus_metadata))
     try:
         save_figure(fig, png, pdf)

@@ -128,7 +128,7 @@ class RelationsSettings:
     n_init: int = 10
     max_iter: int = 300
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     tsne: TsneSettings = field(default_factory=TsneSettings)
     top_pairs: int = 20
     figure2_neurons: tuple[int, int] = (301, 350)
@@ -386,14 +386,26 @@ def kmeans_sweep(
     return results
 
 
-def sse_csv(results: Mapping[int, KMeansResult]) -> str:
-    """`sse.csv`: header k,sse,n_iter; a row per k in increasing order; SSE with 17 significant digits."""
-    lines = ["k,sse,n_iter"] + [f"{k},{results[k].sse:.17g},{results[k].n_iter}" for k in sorted(results)]
+def total_sum_of_squares(vectors: np.ndarray) -> float:
+    """SSE of one cluster (k = 1): squared distances of the rows of `vectors` to their mean, summed (fixed-order
+    numpy, no BLAS). With z-scored neurons it is about n_neurons x n_sample."""
+    residual = vectors - vectors.mean(axis=0)
+    return float(np.sum(residual * residual))
+
+
+def sse_csv(results: Mapping[int, KMeansResult], total: float) -> str:
+    """`sse.csv`: header k,sse,sse_fraction,n_iter; a row per k in increasing order. `sse_fraction` = SSE / the
+    total sum of squares `total` (the share of the neurons' variance the clusters leave unexplained). Floats with
+    17 significant digits."""
+    lines = ["k,sse,sse_fraction,n_iter"] + [
+        f"{k},{results[k].sse:.17g},{results[k].sse / total if total > 0 else 0.0:.17g},{results[k].n_iter}"
+        for k in sorted(results)
+    ]
     return "\n".join(lines) + "\n"
 
 
 def read_sse(path: PathLike) -> pd.DataFrame:
-    """Read an `sse.csv` (columns k, sse, n_iter)."""
+    """Read an `sse.csv` (columns k, sse, sse_fraction, n_iter)."""
     table = pd.read_csv(path)
     missing = {"k", "sse"} - set(table.columns)
     if missing:
@@ -647,7 +659,7 @@ def relations_layer(
     ks = sorted(set(settings.ks) | {settings.k})
     fits = kmeans_sweep(points.vectors, ks, settings.n_init, settings.seed, settings.max_iter, threads)
     sweep = {k: fits[k] for k in settings.ks}
-    write_text(sse_out, sse_csv(sweep))
+    write_text(sse_out, sse_csv(sweep, total_sum_of_squares(points.vectors)))
     write_parquet(clusters_table(fits[settings.k], points.constant), clusters_out, config_hash)
     log.info(
         "layer %d: k-means k=%d..%d done; t-SNE (%s)", layer, settings.k_min, settings.k_max, settings.tsne.backend
@@ -952,9 +964,13 @@ class LayerSummary:
     (the most frequent dominant domain and the fraction of neurons it dominates). Concentration of each neuron's
     top K: `mean_dominant_share`, `mean_dominant_lift` (share / the domain's corpus share). Overlap of top-K
     sets: `mean_jaccard` (all pairs within the layer), `mean_best_jaccard` (each neuron's most overlapping
-    partner), `mean_best_jaccard_next` (with the next layer; NaN for the last). Groups: `sse_k` (SSE at the
-    config's k), `cluster_purity` (fraction of neurons whose dominant domain is their cluster's most common one)
-    and `purity_baseline` (the same with dominant domains shuffled over the neurons, mean of 100 seeded draws).
+    partner), `mean_best_jaccard_next` (with the next layer; NaN for the last). Groups: `partner_same_domain`
+    (fraction of neurons whose most overlapping partner in the layer has the same dominant domain) against
+    `partner_same_domain_chance` (the sum of squared dominant-domain fractions: two neurons drawn at random);
+    `sse_k` and `sse_fraction_k` (SSE at the config's k, and its share of the total sum of squares: low = neurons
+    fall into few tight groups); `cluster_purity` (fraction of neurons whose dominant domain is their cluster's
+    most common one) against `purity_baseline` (the same with dominant domains shuffled over the neurons, mean of
+    100 seeded draws).
     """
 
     layer: int
@@ -968,8 +984,11 @@ class LayerSummary:
     mean_jaccard: float
     mean_best_jaccard: float
     mean_best_jaccard_next: float
+    partner_same_domain: float
+    partner_same_domain_chance: float
     k: int
     sse_k: float
+    sse_fraction_k: float
     cluster_purity: float
     purity_baseline: float
 
@@ -1027,8 +1046,12 @@ def summarize_layer(
     )
     best_next = best[best["other_layer"] == layer + 1].set_index("neuron")["jaccard"]
     has_next = bool((pairs["other_layer"] == layer + 1).any())
+    partner = best[best["other_layer"] == layer]
+    same = dom.dominant[partner["neuron"].to_numpy()] == dom.dominant[partner["other_neuron"].to_numpy()]
+    same &= dom.dominant[partner["neuron"].to_numpy()] >= 0
+    fractions = counts / counts.sum() if len(counts) else np.empty(0)
     sse_table = read_sse(sse)
-    sse_k = sse_table.loc[sse_table["k"] == k, "sse"]
+    at_k = sse_table[sse_table["k"] == k]
     labels = cluster_table["cluster"].to_numpy()
     return LayerSummary(
         layer=layer,
@@ -1044,8 +1067,11 @@ def summarize_layer(
         mean_best_jaccard_next=(
             float(best_next.reindex(range(n_neurons), fill_value=0.0).mean()) if has_next else float("nan")
         ),
+        partner_same_domain=float(same.mean()) if len(same) else float("nan"),
+        partner_same_domain_chance=float((fractions**2).sum()) if len(fractions) else float("nan"),
         k=k,
-        sse_k=float(sse_k.iloc[0]) if len(sse_k) else float("nan"),
+        sse_k=float(at_k["sse"].iloc[0]) if len(at_k) else float("nan"),
+        sse_fraction_k=float(at_k["sse_fraction"].iloc[0]) if len(at_k) and "sse_fraction" in at_k else float("nan"),
         cluster_purity=cluster_purity(labels, dom.dominant),
         purity_baseline=purity_baseline(labels, dom.dominant),
     )

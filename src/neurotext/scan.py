@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,9 +115,7 @@ def scan_tokens(
             accumulator.add(keys, payload)
     results = [accumulator.result() for accumulator in accumulators]
     elapsed = time.perf_counter() - started
-    log.info(
-        "%s: %d sentences in %.1f s, %.1f sentences/s", description, n, elapsed, n / elapsed if elapsed else 0.0
-    )
+    log.info("%s: %d sentences in %.1f s, %.1f sentences/s", description, n, elapsed, n / elapsed if elapsed else 0.0)
     return ScanResult(results, n)
 
 
@@ -274,7 +272,11 @@ def merge_topk(acts: list[str], shards: list[str], layer: int, k: int, out: str,
         schema=TOPK_SCHEMA,
     )
     log.info(
-        "layer %d: top %d of %d sentences for %d neurons from %d acts files", layer, width, n_sentences, n_neurons,
+        "layer %d: top %d of %d sentences for %d neurons from %d acts files",
+        layer,
+        width,
+        n_sentences,
+        n_neurons,
         len(acts),
     )
     write_parquet(table, out, config_hash)
@@ -343,4 +345,3 @@ def describe_acts(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The scalar fields of an acts npz (`ACTS_FIELDS`) as ints, for logs and tests."""
     with np.load(path, allow_pickle=False) as archive:
         return {name: int(archive[name][0]) for name in ACTS_FIELDS}
-

@@ -41,8 +41,9 @@ Formulas (pi, alpha, beta, delta, sigma are per pattern):
 
 * Selection-adjusted ("selective") Fisher p: candidates are only those mined with ``a >= s`` (the minimum
   support), so rare patterns, whose few occurrences all fell in the top K by chance, reach the table *because* their
-  p is small; a Benjamini-Hochberg correction over the mined candidates alone then finds many false patterns in a
-  random top K. Conditioning on the selection event restores a valid p under the null (Fithian, Sun & Taylor 2014,
+  p is small; a Benjamini-Hochberg correction over the mined candidates alone then finds false patterns in a random
+  top K (real text, 60 random top-100 sets against a 2,000-sentence sample: 27 sets with "significant" patterns,
+  432 in all, with the plain p; 2 sets with one each with the selective p; benchmarks/README.md, Patterns). Conditioning on the selection event restores a valid p under the null (Fithian, Sun & Taylor 2014,
   "Optimal inference after model selection")::
 
       p_sel = P(A >= a) / P(A >= s)        (a >= s; = p when s <= 1 or T is large)
@@ -270,7 +271,10 @@ def score_counts(
                   p=np.atleast_1d(p), q=np.atleast_1d(bh_qvalues(p)))  # fmt: skip
 
 
-def _subtree_reductions(labels: tuple[int, ...], depths: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+Subtree = tuple[tuple[int, ...], tuple[int, ...]]  # (preorder label ids, depths)
+
+
+def _subtree_reductions(labels: tuple[int, ...], depths: tuple[int, ...]) -> list[Subtree]:
     """Every pattern P of which (labels, depths) is a one-node extension: drop a leaf, or the root of one child."""
     n = len(labels)
     out = []
@@ -294,7 +298,7 @@ def closed_subtree_mask(
     """
     keys = [(tuple(lab), tuple(dep)) for lab, dep in zip(labels, depths, strict=True)]
     support_of = dict(zip(keys, (int(s) for s in support), strict=True))
-    not_closed: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+    not_closed: set[Subtree] = set()
     for key, sup in support_of.items():
         if len(key[0]) < 2:
             continue

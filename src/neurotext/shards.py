@@ -46,9 +46,7 @@ def read_corpus_rows(corpus: str | os.PathLike[str], start: int, end: int) -> pa
             pieces.append(table.slice(max(start - first_row, 0), min(end, group_end) - max(start, first_row)))
         first_row = group_end
     if not pieces:
-        return pa.table(
-            {"sentence_id": pa.array([], pa.uint32()), "text": pa.array([], pa.string())}
-        )
+        return pa.table({"sentence_id": pa.array([], pa.uint32()), "text": pa.array([], pa.string())})
     return pa.concat_tables(pieces)
 
 
@@ -125,41 +123,53 @@ class Shard:
         return int(self.tokens.truncated.sum())
 
 
-def _flat_values(column: pa.ChunkedArray, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets int64 [n + 1], flat values) of a list column."""
-    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if len(array) == 0:
-        return np.zeros(1, dtype=np.int64), np.empty(0, dtype=dtype)
+def _list_parts(array: pa.Array, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths int64 [n], flat values) of a list array, copied out of arrow memory."""
     offsets = array.offsets.to_numpy().astype(np.int64)
-    values = array.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
-    values = values[offsets[0] : offsets[-1]]
-    return offsets - offsets[0], values
+    values = array.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]].astype(dtype, copy=True)
+    return np.diff(offsets), values
 
 
-def read_shard(path: str | os.PathLike[str], with_offsets: bool = False) -> Shard:
-    """Read a shard file into flat arrays (no Python object per token). `with_offsets` also loads char offsets."""
-    columns = ["sentence_id", "input_ids", "special_mask", "truncated"]
-    if with_offsets:
-        columns += ["char_start", "char_end"]
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.empty(0, dtype=dtype)
+
+
+def read_shard(path: str | os.PathLike[str], with_offsets: bool = False, batch_rows: int = 2_048) -> Shard:
+    """Read a shard file into flat numpy arrays (no Python object per token), `batch_rows` rows of arrow at a time
+    with pre-buffering off, so that peak memory stays near the arrays' own size (about 5 bytes a token, 13 with
+    char offsets): reading a whole large table at once costs several times that in decode buffers."""
+    list_columns = ["input_ids", "special_mask"] + (["char_start", "char_end"] if with_offsets else [])
+    dtypes = {"input_ids": np.int32, "special_mask": bool, "char_start": np.int32, "char_end": np.int32}
+    lengths: dict[str, list[np.ndarray]] = {name: [] for name in list_columns}
+    values: dict[str, list[np.ndarray]] = {name: [] for name in list_columns}
+    sentence_ids: list[np.ndarray] = []
+    truncated: list[np.ndarray] = []
     try:
-        table = pq.read_table(path, columns=columns, use_threads=False)  # fewer allocator arenas: lower peak RSS
+        parquet = pq.ParquetFile(path, pre_buffer=False)
+        for batch in parquet.iter_batches(
+            batch_size=batch_rows, columns=["sentence_id", "truncated", *list_columns], use_threads=False
+        ):
+            sentence_ids.append(batch.column("sentence_id").to_numpy().astype(np.uint32))
+            truncated.append(batch.column("truncated").to_numpy(zero_copy_only=False).astype(bool))
+            for name in list_columns:
+                column_lengths, column_values = _list_parts(batch.column(name), dtypes[name])
+                lengths[name].append(column_lengths)
+                values[name].append(column_values)
     except (pa.ArrowInvalid, KeyError, OSError) as error:
         raise ValueError(f"{path}: not a readable shard file ({error})") from error
-    offsets, input_ids = _flat_values(table.column("input_ids"), np.int32)
-    special_offsets, special = _flat_values(table.column("special_mask"), bool)
-    if not np.array_equal(offsets, special_offsets):
-        raise ValueError(f"{path}: input_ids and special_mask lists differ in length")
-    if with_offsets:
-        _, char_start = _flat_values(table.column("char_start"), np.int32)
-        _, char_end = _flat_values(table.column("char_end"), np.int32)
-    else:
-        char_start = char_end = np.empty(0, dtype=np.int32)
+    token_lengths = _concat(lengths["input_ids"], np.int64)
+    for name in list_columns[1:]:
+        if not np.array_equal(_concat(lengths[name], np.int64), token_lengths):
+            raise ValueError(f"{path}: the {name} and input_ids lists differ in length")
+    offsets = np.zeros(len(token_lengths) + 1, dtype=np.int64)
+    np.cumsum(token_lengths, out=offsets[1:])
+    empty = np.empty(0, dtype=np.int32)
     tokens = Tokens(
         offsets=offsets,
-        input_ids=input_ids,
-        special_mask=special,
-        char_start=char_start,
-        char_end=char_end,
-        truncated=table.column("truncated").to_numpy().astype(bool),
+        input_ids=_concat(values["input_ids"], np.int32),
+        special_mask=_concat(values["special_mask"], bool),
+        char_start=_concat(values["char_start"], np.int32) if with_offsets else empty,
+        char_end=_concat(values["char_end"], np.int32) if with_offsets else empty,
+        truncated=_concat(truncated, bool),
     )
-    return Shard(table.column("sentence_id").to_numpy().astype(np.uint32), tokens)
+    return Shard(_concat(sentence_ids, np.uint32), tokens)

@@ -101,9 +101,7 @@ def sort_descending(keys: np.ndarray, payload: np.ndarray | None = None) -> tupl
     return sorted_keys, sorted_payload
 
 
-def select_top(
-    keys: np.ndarray, k: int, payload: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
+def select_top(keys: np.ndarray, k: int, payload: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """The k largest keys of each row of `keys` [n, m], sorted descending ([n, min(k, m)]), with their payload."""
     if keys.ndim != 2:
         raise ValueError(f"keys must be 2-D [n_neurons, m], got shape {keys.shape}")

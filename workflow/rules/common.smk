@@ -67,4 +67,5 @@ def all_targets():
     )
     targets += expand(f"{OUT}/pages/layer{{layer}}.md", layer=LAYERS)
     targets += parse_outputs()
+    targets += PATTERNS_TARGETS
     return targets

@@ -22,6 +22,7 @@ rule make_shard:
 rule scan_shard:
     input:
         shard="results/{run}/shards/{dataset}/{shard}.parquet",
+        model=lambda wc: [model_dir(wc.model)] if wc.model == "finetuned" else [],
     output:
         "results/{run}/acts/{model}/{dataset}/{shard}.npz",
     params:
@@ -67,6 +68,7 @@ rule merge_topk:
 rule sample_activations:
     input:
         sample="results/{run}/sample/sentences.parquet",
+        model=lambda wc: [model_dir(wc.model)] if wc.model == "finetuned" else [],
     output:
         expand(
             "results/{{run}}/sample/{{model}}/{pooling}/layer{layer}.npy",

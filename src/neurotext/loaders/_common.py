@@ -23,6 +23,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from neurotext.formats import METADATA_FIELDS
 from neurotext.loaders.base import SourceError
 
@@ -110,7 +113,7 @@ def _is_v7_tar(block: bytes) -> bool:
 
 def member_matches(name: str, wanted: str) -> bool:
     """A member name matches `wanted` when it equals it or ends with '/' + wanted."""
-    name = name.lstrip("./")
+    name = name.removeprefix("./")
     return name == wanted or name.endswith("/" + wanted)
 
 
@@ -136,7 +139,7 @@ class _PrefixedRaw(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._head:
             n = min(len(buffer), len(self._head))
             buffer[:n] = self._head[:n]
@@ -261,6 +264,36 @@ def iter_directory_files(root: str, suffix: str = "") -> list[str]:
             if filename.endswith(suffix) and not filename.startswith("."):
                 found.append(Path(dirpath, filename).relative_to(root).as_posix())
     return sorted(found)
+
+
+def open_parquet(path: str) -> pq.ParquetFile:
+    """A pyarrow ParquetFile (without read-ahead); SourceError naming the file when it is missing or not parquet."""
+    if not os.path.isfile(path):
+        raise SourceError(f"{path}: file not found; fix the dataset's path")
+    try:
+        return pq.ParquetFile(path, pre_buffer=False)
+    except Exception as error:  # pyarrow raises ArrowInvalid & co. for a file that is not parquet
+        raise SourceError(f"{path}: not a readable parquet file ({error}); fetch it again") from error
+
+
+def parquet_batches(
+    parquet: pq.ParquetFile, path: str, columns: list[str] | None, rows: int = 65_536
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of `rows` rows of a ParquetFile, one row group in memory at a time (single-threaded, in order).
+
+    A row group that cannot be read raises SourceError naming the file, the row group and its first row.
+    """
+    first_row = 0
+    for group in range(parquet.metadata.num_row_groups):
+        try:
+            table = parquet.read_row_group(group, columns=columns, use_threads=False)
+        except Exception as error:  # pyarrow's errors for a truncated or corrupt file
+            raise SourceError(
+                f"{path}: cannot read row group {group} (rows from {first_row}): {error}; the file is truncated or "
+                "corrupt: fetch it again"
+            ) from error
+        yield from table.to_batches(rows)
+        first_row += table.num_rows
 
 
 def decode_text(data: bytes, encoding: str, where: str) -> str:

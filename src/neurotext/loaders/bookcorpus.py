@@ -35,6 +35,8 @@ from neurotext.loaders._common import (
     decode_text,
     iter_directory_files,
     iter_tar_files,
+    open_parquet,
+    parquet_batches,
     read_errors_as_source_error,
 )
 from neurotext.loaders.base import BadRecord, Document, SourceError, register
@@ -143,8 +145,6 @@ def read_books_metadata(path: str) -> dict[str, tuple[dict[str, str], dict[str, 
 
 
 def _load_parquet(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
-    import pyarrow.parquet as pq
-
     column = dataset.get("text_column", "text")
     rows_per_document = int(dataset.get("rows_per_document", DEFAULT_ROWS_PER_DOCUMENT))
     if rows_per_document < 1:
@@ -158,10 +158,7 @@ def _load_parquet(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
     for file in files:
         stem = os.path.basename(file)[: -len(".parquet")] if file.endswith(".parquet") else os.path.basename(file)
         with read_errors_as_source_error(file):
-            try:
-                parquet = pq.ParquetFile(file)
-            except Exception as error:  # pyarrow raises ArrowInvalid & co. for a file that is not parquet
-                raise SourceError(f"{file}: not a readable parquet file ({error}); fetch it again") from error
+            parquet = open_parquet(file)
             if column not in parquet.schema_arrow.names:
                 raise SourceError(
                     f"{file}: no column {column!r} (has {parquet.schema_arrow.names}); set the dataset's `text_column`"
@@ -169,22 +166,15 @@ def _load_parquet(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
             sentences: list[str] = []
             first_row = 0
             row = 0
-            try:
-                for batch in parquet.iter_batches(batch_size=65536, columns=[column]):
-                    for value in batch.column(0).to_pylist():
-                        if value is not None and value.strip():
-                            if not sentences:
-                                first_row = row
-                            sentences.append(value.strip())
-                        row += 1
-                        if row % rows_per_document == 0 and sentences:
-                            yield Document(f"{stem}:{first_row}", sentences=tuple(sentences), meta=shared)
-                            sentences = []
-            except Exception as error:
-                if isinstance(error, SourceError):
-                    raise
-                raise SourceError(
-                    f"{file}: cannot read row {row} ({error}); the file is truncated or corrupt"
-                ) from error
+            for batch in parquet_batches(parquet, file, [column]):
+                for value in batch.column(0).to_pylist():
+                    if value is not None and value.strip():
+                        if not sentences:
+                            first_row = row
+                        sentences.append(value.strip())
+                    row += 1
+                    if row % rows_per_document == 0 and sentences:
+                        yield Document(f"{stem}:{first_row}", sentences=tuple(sentences), meta=shared)
+                        sentences = []
             if sentences:
                 yield Document(f"{stem}:{first_row}", sentences=tuple(sentences), meta=shared)

@@ -91,5 +91,5 @@ def _json_files(path: str, folder: str) -> Iterator[tuple[str, bytes, str]]:
 
 def _in_folder(name: str, folder: str) -> bool:
     """A JSON file directly inside a folder named `folder` (at any depth of the archive)."""
-    parent = posixpath.dirname(name.lstrip("./"))
+    parent = posixpath.dirname(name.removeprefix("./"))
     return name.endswith(".json") and (parent == folder or parent.endswith("/" + folder))

@@ -29,13 +29,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
 from neurotext.formats import METADATA_FIELDS
-from neurotext.loaders._common import check_meta, dataset_meta, open_member, read_errors_as_source_error, year_of
+from neurotext.loaders._common import check_meta, dataset_meta, open_member, open_parquet, parquet_batches, year_of
 from neurotext.loaders.base import BadRecord, Document, SourceError, register
 
 TABLE_FORMATS = ("csv", "tsv", "jsonl", "parquet")
@@ -229,23 +228,11 @@ def _jsonl_rows(stream: IO[bytes], where: str, spec: TableSpec) -> Iterator[tupl
 
 
 def _parquet_rows(path: str, spec: TableSpec) -> Iterator[tuple[str, int, dict] | BadRecord]:
-    import pyarrow.parquet as pq
-
-    if not os.path.exists(path):
-        raise SourceError(f"{path}: file not found; fix the dataset's path")
-    with read_errors_as_source_error(path):
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as error:
-            raise SourceError(f"{path}: not a readable parquet file ({error})") from error
-        _require_columns(path, list(parquet.schema_arrow.names), spec)
-        row_number = 0
-        try:
-            for batch in parquet.iter_batches(batch_size=8192):
-                for row in batch.to_pylist():
-                    yield f"{path}: row {row_number}", row_number, row
-                    row_number += 1
-        except Exception as error:
-            raise SourceError(
-                f"{path}: cannot read row {row_number} ({error}); the file is truncated or corrupt"
-            ) from error
+    """(where, row number, row) of a Parquet file, streamed one row group at a time."""
+    parquet = open_parquet(path)
+    _require_columns(path, list(parquet.schema_arrow.names), spec)
+    row_number = 0
+    for batch in parquet_batches(parquet, path, None, rows=8192):
+        for row in batch.to_pylist():
+            yield f"{path}: row {row_number}", row_number, row
+            row_number += 1

@@ -399,7 +399,7 @@ def count_subtrees(
     total = int(pat_off[-1])
     glob = np.fromiter((x for p in pats for x in p[0]), dtype=np.int64, count=total)
     pat_dep = np.fromiter((x for p in pats for x in p[1]), dtype=np.int64, count=total)
-    known = (glob >= 0) & (glob < db.n_labels)
+    known = (glob >= 0) & (glob < index.to_local.size)  # the shared vocabulary may have grown since build()
     pat_lab = np.full(total, -1, dtype=np.int64)
     pat_lab[known] = index.to_local[glob[known]]
     n_local = index.post_offsets.size - 1

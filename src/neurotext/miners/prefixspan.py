@@ -20,11 +20,11 @@ Algorithm
     position is kept (keeping only the first one per sequence would miss patterns whose only valid continuation
     follows a later end); each extension scans the union of the windows ``(e, e + max_gap + 1]`` once per position.
     Without a gap bound, the first end per sequence suffices for the projection and the occurrences of an extension
-    by item ``x`` are the positions of ``x`` after that first end. Items infrequent on their own are skipped
-    (they cannot occur in a frequent pattern). Extensions are counted in one pass over the scanned
-    positions (support with a per-item "last sequence" stamp), infrequent items are pruned, and the frequent ones are
-    scattered into per-item buckets that form the next level. The whole search runs inside one numba function with
-    an explicit stack; memory is O(max_len x projected sizes).
+    by item ``x`` are the positions of ``x`` after that first end. Positions holding an item that is infrequent on
+    its own are skipped (it cannot occur in a frequent pattern). Extensions are counted in one pass over the scanned
+    positions (support with a per-item "last sequence" stamp), infrequent extensions are pruned, and the frequent
+    ones are scattered into per-item buckets that form the next level. The whole search runs inside one numba
+    function with an explicit stack; memory is O(max_len x projected sizes).
 
 Closed filter (``closed=True``)
     A pattern P is dropped when some *one-item extension* Q of P was mined with the same support. Q is a one-item
@@ -49,7 +49,7 @@ from numba.typed import List
 from ._common import check_int, check_max_gap, grow
 from .encoding import SequenceDB, Vocab, check_rows
 
-__all__ = ["Pattern", "format_skipgram", "frequent_items", "mine_skipgrams"]
+__all__ = ["Pattern", "closed_filter", "format_skipgram", "frequent_items", "mine_skipgrams"]
 
 
 @dataclass(frozen=True, slots=True)

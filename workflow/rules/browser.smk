@@ -1,0 +1,61 @@
+# Outputs people look at: the static neuron browser (results/{run}/browser/index.html; works from file://) and the
+# `paper` target (Tables 1-3, Figures 1-4). An input is taken only when an included rule makes it (or it exists),
+# so the browser builds from whatever stages the Snakefile has. Targets: `snakemake --cores 2 paper` and `browser`.
+from neurotext.browser import (  # noqa: E402
+    BrowserSettings,
+    browser_rule_inputs,
+    paper_targets,
+)
+
+# The browser block is checked when the DAG is built.
+BROWSER = BrowserSettings.from_config(config.get("browser"))
+PRODUCIBLE = lambda path: os.path.exists(path) or any(
+    r.is_producer(path) for r in workflow.rules
+)
+
+
+rule build_browser:
+    input:
+        unpack(
+            lambda wc: browser_rule_inputs(
+                f"results/{wc.run}", LAYERS, DATASETS, config, PRODUCIBLE
+            )
+        ),
+    output:
+        index="results/{run}/browser/index.html",
+        neuron="results/{run}/browser/neuron.html",
+        assets=expand(
+            "results/{{run}}/browser/assets/{name}", name=["browser.js", "style.css"]
+        ),
+        data=expand(
+            "results/{{run}}/browser/data/{name}.js",
+            name=["meta", "index", *[f"layer{layer}" for layer in LAYERS]],
+        ),
+    log:
+        "results/{run}/logs/browser.log",
+    benchmark:
+        "results/{run}/benchmarks/browser.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    resources:
+        mem_mb=4000,
+    params:
+        browser=config.get("browser", {}),
+        config_hash=CONFIG_HASH,
+    script:
+        "../scripts/browser.py"
+
+
+localrules:
+    paper,
+    browser,
+
+
+rule paper:
+    input:
+        lambda wc: paper_targets(OUT, PRODUCIBLE),
+
+
+rule browser:
+    input:
+        f"{OUT}/browser/index.html",
