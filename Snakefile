@@ -23,6 +23,7 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/scan.smk"
 include: "workflow/rules/parse.smk"
 include: "workflow/rules/patterns.smk"
+include: "workflow/rules/relations.smk"
 include: "workflow/rules/report.smk"
 
 

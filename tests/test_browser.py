@@ -24,11 +24,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurotext.browser import (
+    PAPER_FILES,
     BrowserInputs,
     BrowserSettings,
+    browser_rule_inputs,
     build_browser,
     histograms,
     js_assignment,
+    paper_targets,
     quantile_picks,
     round_significant,
     run_browser_job,
@@ -91,9 +94,18 @@ def corpus_rows() -> list[dict]:
     rows = []
     for code, dataset, domain, texts in ((1, "books", "book", BOOKS), (3, "tweets", "twitter", TWEETS)):
         for row, text in enumerate(texts):
-            rows.append({"sentence_id": sid(code, row), "dataset": dataset, "doc_id": f"{dataset}{row // 4}",
-                         "text": text, "domain": domain, "sentiment": ("pos", "neg")[row % 2] if code == 3 else None,
-                         "genre": "news" if code == 1 else None, "title": "A <b>title</b>" if code == 1 else None})
+            rows.append(
+                {
+                    "sentence_id": sid(code, row),
+                    "dataset": dataset,
+                    "doc_id": f"{dataset}{row // 4}",
+                    "text": text,
+                    "domain": domain,
+                    "sentiment": ("pos", "neg")[row % 2] if code == 3 else None,
+                    "genre": "news" if code == 1 else None,
+                    "title": "A <b>title</b>" if code == 1 else None,
+                }
+            )
     return rows
 
 
@@ -164,43 +176,126 @@ def make_synthetic_run(root: Path) -> dict[str, object]:
                     spans, values = word_spans(by_id[i]["text"]), acts[i]
                     best = int(np.argmax(values)) if len(values) else -1
                     start, end = spans[best] if best >= 0 else (0, 0)
-                    topk_rows.append({"neuron": neuron, "rank": rank, "sentence_id": i, "activation":
-                                      sentence_act[i], "token_index": best + 1, "char_start": start, "char_end": end})
+                    topk_rows.append(
+                        {
+                            "neuron": neuron,
+                            "rank": rank,
+                            "sentence_id": i,
+                            "activation": sentence_act[i],
+                            "token_index": best + 1,
+                            "char_start": start,
+                            "char_end": end,
+                        }
+                    )
                     if rank < N_TOP_RECORDS:  # records carry a [CLS] entry (0, 0) the browser must drop
-                        record_rows.append({"neuron": neuron, "kind": "top", "rank": rank, "quantile": None,
-                                            "sentence_id": i, "activation": sentence_act[i],
-                                            "token_char_start": [0] + [s for s, _ in spans],
-                                            "token_char_end": [0] + [e for _, e in spans],
-                                            "token_activation": [99.0] + values.tolist()})
+                        record_rows.append(
+                            {
+                                "neuron": neuron,
+                                "kind": "top",
+                                "rank": rank,
+                                "quantile": None,
+                                "sentence_id": i,
+                                "activation": sentence_act[i],
+                                "token_char_start": [0] + [s for s, _ in spans],
+                                "token_char_end": [0] + [e for _, e in spans],
+                                "token_activation": [99.0] + values.tolist(),
+                            }
+                        )
                 for j, q in enumerate((0.5, 0.9)):
                     i = sample_ids[j]
                     spans = word_spans(by_id[i]["text"])
-                    record_rows.append({"neuron": neuron, "kind": "quantile", "rank": j, "quantile": q,
-                                        "sentence_id": i, "activation": sentence_act[i],
-                                        "token_char_start": [s for s, _ in spans], "token_char_end": [e for _, e in spans],
-                                        "token_activation": acts[i].tolist()})
-                patterns = [("words", "noun:committee"), ("words", "noun:<b>bold</b>"), ("words", "verb:walked"),
-                            ("skipgrams", "going be"), ("posgrams", "DT NN VBD"), ("subtrees", "(VBD (NN) (NN))")]
+                    record_rows.append(
+                        {
+                            "neuron": neuron,
+                            "kind": "quantile",
+                            "rank": j,
+                            "quantile": q,
+                            "sentence_id": i,
+                            "activation": sentence_act[i],
+                            "token_char_start": [s for s, _ in spans],
+                            "token_char_end": [e for _, e in spans],
+                            "token_activation": acts[i].tolist(),
+                        }
+                    )
+                patterns = [
+                    ("words", "noun:committee"),
+                    ("words", "noun:<b>bold</b>"),
+                    ("words", "verb:walked"),
+                    ("skipgrams", "going be"),
+                    ("posgrams", "DT NN VBD"),
+                    ("subtrees", "(VBD (NN) (NN))"),
+                ]
                 for rank, (kind, pattern) in enumerate(patterns):
-                    pattern_rows.append({"kind": kind, "neuron": neuron, "pattern": pattern, "support_top": 6 - rank,
-                                         "support_bg": rank, "occurrences": 7, "z": 5.0 - rank, "lift": 2.5,
-                                         "p": 0.001, "q": 0.01 * (rank + 1)})
-                summary = f"{FESTIVE} parties and markup" if (layer, neuron) == (1, 0) else f"layer {layer} pattern {neuron}"
-                profile_rows.append({"neuron": neuron, "summary": summary, "status": "ok", "n_top": K,
-                                     "dominant_domain": "twitter", "dominant_domain_share": 0.625,
-                                     "dominant_domain_corpus_share": 0.55})
+                    pattern_rows.append(
+                        {
+                            "kind": kind,
+                            "neuron": neuron,
+                            "pattern": pattern,
+                            "support_top": 6 - rank,
+                            "support_bg": rank,
+                            "occurrences": 7,
+                            "z": 5.0 - rank,
+                            "lift": 2.5,
+                            "p": 0.001,
+                            "q": 0.01 * (rank + 1),
+                        }
+                    )
+                summary = (
+                    f"{FESTIVE} parties and markup" if (layer, neuron) == (1, 0) else f"layer {layer} pattern {neuron}"
+                )
+                profile_rows.append(
+                    {
+                        "neuron": neuron,
+                        "summary": summary,
+                        "status": "ok",
+                        "n_top": K,
+                        "dominant_domain": "twitter",
+                        "dominant_domain_share": 0.625,
+                        "dominant_domain_corpus_share": 0.55,
+                    }
+                )
                 for value, count in (("twitter", 5), ("book", 3)):
-                    meta_rows.append({"neuron": neuron, "field": "domain", "value": value, "count_top": count,
-                                      "n_top": K, "share_top": count / K, "count_corpus": 10, "n_corpus": 26,
-                                      "share_corpus": 10 / 26, "z": 1.0, "lift": 1.2, "p": 0.3, "q": 0.4,
-                                      "dominant": value == "twitter"})
+                    meta_rows.append(
+                        {
+                            "neuron": neuron,
+                            "field": "domain",
+                            "value": value,
+                            "count_top": count,
+                            "n_top": K,
+                            "share_top": count / K,
+                            "count_corpus": 10,
+                            "n_corpus": 26,
+                            "share_corpus": 10 / 26,
+                            "z": 1.0,
+                            "lift": 1.2,
+                            "p": 0.3,
+                            "q": 0.4,
+                            "dominant": value == "twitter",
+                        }
+                    )
             else:
-                profile_rows.append({"neuron": neuron, "summary": "", "status": "too_few_top_sentences", "n_top": 0,
-                                     "dominant_domain": None, "dominant_domain_share": float("nan"),
-                                     "dominant_domain_corpus_share": float("nan")})
-            finetune_rows.append({"layer": layer, "neuron": neuron, "name": f"L{layer}.{neuron}",
-                                  "mean_abs_change": 0.1 * neuron, "jaccard": 1.0 - 0.1 * neuron,
-                                  "top_dataset_before": "tweets", "top_sentence_before": sid(3, 0)})
+                profile_rows.append(
+                    {
+                        "neuron": neuron,
+                        "summary": "",
+                        "status": "too_few_top_sentences",
+                        "n_top": 0,
+                        "dominant_domain": None,
+                        "dominant_domain_share": float("nan"),
+                        "dominant_domain_corpus_share": float("nan"),
+                    }
+                )
+            finetune_rows.append(
+                {
+                    "layer": layer,
+                    "neuron": neuron,
+                    "name": f"L{layer}.{neuron}",
+                    "mean_abs_change": 0.1 * neuron,
+                    "jaccard": 1.0 - 0.1 * neuron,
+                    "top_dataset_before": "tweets",
+                    "top_sentence_before": sid(3, 0),
+                }
+            )
         out = root / "topk" / "base" / f"layer{layer}.parquet"
         write_parquet(pa.Table.from_pylist(topk_rows, schema=TOPK_SCHEMA), out, "cafe")
         named["topk"].append(out)
@@ -211,32 +306,54 @@ def make_synthetic_run(root: Path) -> dict[str, object]:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.save(out, sample_acts)
         named["sample_acts"].append(out)
-        for key, table_rows, path in (("patterns", pattern_rows, f"patterns/layer{layer}.parquet"),
-                                      ("profiles", profile_rows, f"profiles/layer{layer}.parquet"),
-                                      ("profile_metadata", meta_rows, f"profiles/metadata/layer{layer}.parquet")):
+        for key, table_rows, path in (
+            ("patterns", pattern_rows, f"patterns/layer{layer}.parquet"),
+            ("profiles", profile_rows, f"profiles/layer{layer}.parquet"),
+            ("profile_metadata", meta_rows, f"profiles/metadata/layer{layer}.parquet"),
+        ):
             write_parquet(pa.Table.from_pylist(table_rows), root / path, "cafe")
             named[key].append(root / path)
         rel = root / "relations" / f"layer{layer}"
-        clusters = pa.table({"neuron": pa.array(range(N_NEURONS), pa.int32()),
-                             "cluster": pa.array([n % 2 for n in range(N_NEURONS)], pa.int32()),
-                             "distance": pa.array([float(N_NEURONS - n) for n in range(N_NEURONS)]),
-                             "constant": pa.array([False] * N_NEURONS)})
+        clusters = pa.table(
+            {
+                "neuron": pa.array(range(N_NEURONS), pa.int32()),
+                "cluster": pa.array([n % 2 for n in range(N_NEURONS)], pa.int32()),
+                "distance": pa.array([float(N_NEURONS - n) for n in range(N_NEURONS)]),
+                "constant": pa.array([False] * N_NEURONS),
+            }
+        )
         write_parquet(clusters, rel / "clusters_k2.parquet")
-        tsne = pa.table({"neuron": pa.array(range(N_NEURONS), pa.int32()),
-                         "x": pa.array(np.cos(np.arange(N_NEURONS)), pa.float32()),
-                         "y": pa.array(np.sin(np.arange(N_NEURONS)), pa.float32())})
+        tsne = pa.table(
+            {
+                "neuron": pa.array(range(N_NEURONS), pa.int32()),
+                "x": pa.array(np.cos(np.arange(N_NEURONS)), pa.float32()),
+                "y": pa.array(np.sin(np.arange(N_NEURONS)), pa.float32()),
+            }
+        )
         write_parquet(tsne, rel / "tsne.parquet")
-        overlap = pa.table({"neuron": pa.array([0, 0, 1], pa.int32()), "other_layer": pa.array([layer, layer, layer], pa.int32()),
-                            "other_neuron": pa.array([2, 1, 0], pa.int32()), "rank": pa.array([0, 1, 0], pa.int32()),
-                            "intersection": pa.array([4, 2, 2], pa.int32()), "jaccard": pa.array([0.33, 0.14, 0.14])})
+        overlap = pa.table(
+            {
+                "neuron": pa.array([0, 0, 1], pa.int32()),
+                "other_layer": pa.array([layer, layer, layer], pa.int32()),
+                "other_neuron": pa.array([2, 1, 0], pa.int32()),
+                "rank": pa.array([0, 1, 0], pa.int32()),
+                "intersection": pa.array([4, 2, 2], pa.int32()),
+                "jaccard": pa.array([0.33, 0.14, 0.14]),
+            }
+        )
         write_parquet(overlap, rel / "overlap.parquet")
         named["clusters"].append(rel / "clusters_k2.parquet")
         named["tsne"].append(rel / "tsne.parquet")
         named["overlap"].append(rel / "overlap.parquet")
     write_parquet(pa.Table.from_pylist(finetune_rows), root / "finetune" / "neurons.parquet")
     named["finetune"] = root / "finetune" / "neurons.parquet"
-    provenance = {"config_hash": "0123456789abcdef", "created": "2026-01-02T03:04:05+00:00", "git_commit": "f" * 40,
-                  "git_dirty": False, "model": {"path": "package:tiny/<model>", "sha256": "ab" * 32}}
+    provenance = {
+        "config_hash": "0123456789abcdef",
+        "created": "2026-01-02T03:04:05+00:00",
+        "git_commit": "f" * 40,
+        "git_dirty": False,
+        "model": {"path": "package:tiny/<model>", "sha256": "ab" * 32},
+    }
     (root / "provenance.json").write_text(json.dumps(provenance))
     named["provenance"] = root / "provenance.json"
     return named
@@ -345,8 +462,10 @@ def test_js_assignment_is_inert_and_exact(value):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(-1e300, 1e300) | st.sampled_from([float("nan"), float("inf"), -float("inf")]), max_size=30),
-       st.integers(1, 6))
+@given(
+    st.lists(st.floats(-1e300, 1e300) | st.sampled_from([float("nan"), float("inf"), -float("inf")]), max_size=30),
+    st.integers(1, 6),
+)
 def test_round_significant_matches_decimal_formatting(values, digits):
     """Vectorized rounding agrees with Python's own %g formatting to one unit of the last kept digit (ties may fall
     either way), and gives a float that is exactly a `digits`-digit decimal."""
@@ -487,7 +606,7 @@ def test_only_topk_and_corpus_is_enough(run_inputs, tmp_path):
     entry = layer_data(tmp_path, 1)["neurons"][0]
     domains = [rows[r["sentence_id"]] for r in topk if r["neuron"] == 0]
     best = max(set(domains), key=lambda d: (domains.count(d), d == min(domains)))
-    (field_name, values), = entry["metadata"]
+    ((field_name, values),) = entry["metadata"]
     assert field_name == "domain" and values[0][0] == best
     assert values[0][1] == pytest.approx(domains.count(best) / len(domains), rel=1e-3)
     share_of = {v[0]: v[2] for v in values}
@@ -539,6 +658,21 @@ def test_rule_entry_point_cleans_stale_layers(run_inputs, tmp_path):
 # --- the rules --------------------------------------------------------------------------------------------------
 
 
+def test_rule_inputs_take_what_can_be_made(capsys):
+    made = {"r/topk/base/layer1.parquet", "r/topk/base/layer2.parquet", "r/sample/base/cls/layer1.npy",
+            "r/sample/base/max/layer2.npy", "r/relations/layer2/clusters_k4.parquet", "r/provenance.json",
+            "r/tables/table1.md", "r/figures/fig3.png"}  # fmt: skip
+    named = browser_rule_inputs("r", [1, 2], ["books", "tweets"], "max", 4, made.__contains__)
+    assert named == {"topk": ["r/topk/base/layer1.parquet", "r/topk/base/layer2.parquet"],
+                     "sample_acts": ["r/sample/base/max/layer2.npy"],
+                     "clusters": ["r/relations/layer2/clusters_k4.parquet"],
+                     "corpus": ["r/corpus/books.parquet", "r/corpus/tweets.parquet"],
+                     "provenance": ["r/provenance.json"]}  # fmt: skip
+    assert "clusters" not in browser_rule_inputs("r", [1, 2], ["books"], "max", None, made.__contains__)
+    assert paper_targets("r", made.__contains__) == ["r/tables/table1.md", "r/figures/fig3.png"]
+    assert f"r/{PAPER_FILES[1]}" in capsys.readouterr().err  # what is left out is named
+
+
 def _snakefile_with_browser(tmp_path: Path) -> Path:
     """The repository's Snakefile with absolute paths, plus browser.smk when it does not include it yet."""
     text = (REPO / "Snakefile").read_text()
@@ -550,10 +684,15 @@ def _snakefile_with_browser(tmp_path: Path) -> Path:
     return path
 
 
-def test_paper_and_browser_targets_dry_run(tiny_model_dir, tmp_path):
-    """`snakemake -n paper browser` on the test config plans the browser from the rules the Snakefile has."""
+def test_paper_and_browser_targets_dry_run(tmp_path):
+    """`snakemake -n paper browser` on the test config plans the browser from the rules the Snakefile has (a dry
+    run reads only the model's config.json, for its dimensions)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "bert", "num_hidden_layers": 2, "hidden_size": 32,
+                                                   "intermediate_size": 64}))  # fmt: skip
     config = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
-    config["model"]["path"] = str(tiny_model_dir)
+    config["model"]["path"] = str(model)
     for block in config["datasets"].values():
         block["path"] = str(REPO / block["path"])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

@@ -144,15 +144,18 @@ class Chromium:
                 raise CDPError(f"timed out waiting for {expression}")
             time.sleep(0.05)
 
-    def open(self, url: str) -> None:
+    def open(self, url: str, browser_page: bool = True) -> None:
+        """Navigate and wait for the load (and, on a browser page, for its data-ready flag)."""
         self.send("Page.navigate", {"url": url})
-        self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete' && "
-                      "document.body && document.body.hasAttribute('data-ready')")  # fmt: skip
+        ready = " && document.body && document.body.hasAttribute('data-ready')" if browser_page else ""
+        self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'{ready}")
 
     def click(self, selector: str) -> None:
         """A real mouse click at the centre of the first element matching `selector`."""
-        box = self.evaluate(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
-                            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
+            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
         for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left",
                                                    "clickCount": 1})  # fmt: skip
@@ -178,7 +181,9 @@ class Chromium:
             elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert", "warning"):
                 out.append(f"console.{params['type']}: {[a.get('value') for a in params.get('args', [])]}")
             elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
-                out.append(f"log {params['entry']['level']}: {params['entry'].get('text')} {params['entry'].get('url')}")
+                out.append(
+                    f"log {params['entry']['level']}: {params['entry'].get('text')} {params['entry'].get('url')}"
+                )
         return out
 
     def close(self) -> None:
@@ -244,8 +249,10 @@ def test_index_search_neuron_page_and_screenshot(site, browser, tmp_path):
     assert browser.evaluate("document.querySelector('h1.nname').textContent") == "L1.0"
 
     # token highlighting: every token of the top sentences, the strongest is 'parties' of the emoji sentence
-    tokens = browser.evaluate("Array.from(document.querySelectorAll('#top .tok')).map(t => "
-                              "[t.textContent, Number(t.dataset.value), t.title, getComputedStyle(t).backgroundColor])")
+    tokens = browser.evaluate(
+        "Array.from(document.querySelectorAll('#top .tok')).map(t => "
+        "[t.textContent, Number(t.dataset.value), t.title, getComputedStyle(t).backgroundColor])"
+    )
     assert len(tokens) > 20
     best = max(tokens, key=lambda t: t[1])
     assert best[0] == "parties" and best[1] == pytest.approx(9.0, rel=0.01) and best[2].startswith("activation 9")
@@ -255,8 +262,13 @@ def test_index_search_neuron_page_and_screenshot(site, browser, tmp_path):
 
     # escaping: the markup shows as text and never runs or loads
     page_text = browser.evaluate("document.querySelector('main').textContent")
-    for literal in ("<script>window.__pwned = 1</script>", '<img src=x onerror="window.__pwned = 2">',
-                    '" onmouseover="window.__pwned = 3" x="', "entities &amp; &lt;b&gt; stay literal", "<b>bold</b>"):
+    for literal in (
+        "<script>window.__pwned = 1</script>",
+        '<img src=x onerror="window.__pwned = 2">',
+        '" onmouseover="window.__pwned = 3" x="',
+        "entities &amp; &lt;b&gt; stay literal",
+        "<b>bold</b>",
+    ):
         assert literal in page_text
     assert browser.evaluate("typeof window.__pwned") == "undefined"
     assert browser.evaluate("document.querySelectorAll('main img, main script, [onerror], [onmouseover]').length") == 0
@@ -313,8 +325,8 @@ if __name__ == "__main__":  # python tests/test_browser_chromium.py URL OUT.png 
     size = [int(x) for x in sys.argv[3:5]] or [1200, 900]
     chromium = Chromium(find_chromium() or "chromium", *size)
     try:
-        chromium.open(url)
-        time.sleep(0.3)
+        chromium.open(url, browser_page="/browser/" in url)
+        time.sleep(1.0)
         chromium.screenshot(out)
         print(f"{out}: {out.stat().st_size} bytes; problems: {chromium.problems() or 'none'}")
     finally:

@@ -118,7 +118,9 @@ def corpora(tmp_path_factory, scan_sentences):
         corpus_table(scan_sentences[:240], "books", CODES["books"], genre=lambda d: GENRES[d % 3]),
         root / "corpus" / "books.parquet",
     )
-    tweets = write_table(corpus_table(scan_sentences[240:], "tweets", CODES["tweets"]), root / "corpus" / "tweets.parquet")
+    tweets = write_table(
+        corpus_table(scan_sentences[240:], "tweets", CODES["tweets"]), root / "corpus" / "tweets.parquet"
+    )
     # the sample: every 4th books sentence and every 2nd tweet (overlaps the evaluation sets)
     sample = pa.concat_tables(
         [pq.read_table(books).take(np.arange(0, 240, 4)), pq.read_table(tweets).take(np.arange(0, 60, 2))]
@@ -158,7 +160,7 @@ def run_stage(root: Path, books: str, tweets: str, sample: str, model_dir: Path,
     )  # fmt: skip
     write_table3(
         str(paths["distances"]), str(paths["neurons"]), str(paths["metrics"]), sample, str(paths["md"]),
-        str(paths["csv"]), finetune, MODEL, "test",
+        str(paths["csv"]), finetune, MODEL, "test", str(paths["sentence_distances"]),
     )  # fmt: skip
     return paths
 
@@ -228,11 +230,14 @@ def test_distances_equal_a_direct_numpy_computation_on_random_activations(tmp_pa
         for index, layer in enumerate(LAYERS):
             difference = after[index][mask].astype(np.float64) - before[index][mask]
             np.testing.assert_allclose(rows[(name, layer)]["manhattan"], np.abs(difference).sum(1).mean(), rtol=1e-12)
-            np.testing.assert_allclose(rows[(name, layer)]["euclidean"], np.linalg.norm(difference, axis=1).mean(), rtol=1e-12)
+            np.testing.assert_allclose(
+                rows[(name, layer)]["euclidean"], np.linalg.norm(difference, axis=1).mean(), rtol=1e-12
+            )
     per_sentence = pq.read_table(tmp_path / "s.parquet").to_pandas()
     totals = per_sentence[per_sentence["layer"].isna()].set_index("sentence_id").loc[ids]
     np.testing.assert_allclose(totals["manhattan"].to_numpy(), manhattan, rtol=1e-12)
     np.testing.assert_allclose(totals["euclidean"].to_numpy(), euclidean, rtol=1e-12)
+    assert (totals["n_words"] == 1).all()
 
 
 def test_activation_distances_refuse_misaligned_layers():
@@ -313,7 +318,9 @@ def test_only_the_changed_layer_moves(stage, tiny_model_dir, tmp_path):
 
     hybrid = AutoModel.from_pretrained(str(tiny_model_dir))
     tuned = AutoModel.from_pretrained(str(stage["model"])).state_dict()
-    hybrid.load_state_dict({k: (tuned[k] if k.startswith("encoder.layer.1.") else v) for k, v in hybrid.state_dict().items()})
+    hybrid.load_state_dict(
+        {k: (tuned[k] if k.startswith("encoder.layer.1.") else v) for k, v in hybrid.state_dict().items()}
+    )
     hybrid_dir = tmp_path / "hybrid"
     hybrid.save_pretrained(str(hybrid_dir))
     for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"):
@@ -350,8 +357,12 @@ def test_neurons_match_a_direct_computation(corpora, stage):
     sample_ids = pq.read_table(sample, columns=["sentence_id"]).column(0).to_numpy()
     frame = table.to_pandas()
     for layer in LAYERS:
-        before = np.load(stage["eval"].parent.parent / "sample" / "base" / "max" / f"layer{layer}.npy").astype(np.float64)
-        after = np.load(stage["eval"].parent.parent / "sample" / "finetuned" / "max" / f"layer{layer}.npy").astype(np.float64)
+        before = np.load(stage["eval"].parent.parent / "sample" / "base" / "max" / f"layer{layer}.npy").astype(
+            np.float64
+        )
+        after = np.load(stage["eval"].parent.parent / "sample" / "finetuned" / "max" / f"layer{layer}.npy").astype(
+            np.float64
+        )
         rows = frame[frame["layer"] == layer].sort_values("neuron")
         np.testing.assert_allclose(rows["mean_abs_change"], np.abs(after - before).mean(0), rtol=1e-12)
         for neuron in range(before.shape[1]):
@@ -380,7 +391,8 @@ def test_top_sets_and_jaccard_against_brute_force():
 def test_table3_lists_three_sets_beside_the_paper(stage):
     markdown = Path(stage["md"]).read_text()
     for text in ("Reuters train", "2,161.4", "Sentiment140", "24.5", "| train | books |", "| out-of-domain | tweets |",
-                 "The paper's ordering", "held-out accuracy", "distances per layer", "moved most"):  # fmt: skip
+                 "The paper's ordering", "held-out accuracy", "distances per layer", "moved most",
+                 "at equal sentence length", "| 1-8 |"):  # fmt: skip
         assert text in markdown, text
     lines = Path(stage["csv"]).read_text().splitlines()
     assert lines[0] == "set,dataset,n_sentences,manhattan,euclidean,relative_euclidean,ratio_to_out_of_domain"
@@ -430,7 +442,13 @@ def test_split_labelled_seeded_document_split(corpora, stage):
 
 
 def test_split_labelled_uses_the_split_column(tmp_path, scan_sentences):
-    table = corpus_table(scan_sentences[:100], "books", 1, genre=lambda d: GENRES[d % 2], split=lambda d: ["train", "test", "not-used"][d % 3])
+    table = corpus_table(
+        scan_sentences[:100],
+        "books",
+        1,
+        genre=lambda d: GENRES[d % 2],
+        split=lambda d: ["train", "test", "not-used"][d % 3],
+    )
     path = write_table(table, tmp_path / "books.parquet")
     rows = split_labelled(path, {**FINETUNE, "max_train_examples": None}, str(tmp_path / "l.parquet"))
     expected = {f"books{d:03d}": ["train", "holdout", None][d % 3] for d in range(10)}
@@ -440,7 +458,13 @@ def test_split_labelled_uses_the_split_column(tmp_path, scan_sentences):
 
 def test_multi_label_and_document_unit_train(tmp_path, scan_sentences, tiny_model_dir):
     categories = ["earn|acq", "earn", "grain|corn", "acq"]
-    table = corpus_table(scan_sentences[:80], "reuters", 6, genre=lambda d: categories[d % 4], split=lambda d: "test" if d % 4 == 1 or d == 2 else "train")
+    table = corpus_table(
+        scan_sentences[:80],
+        "reuters",
+        6,
+        genre=lambda d: categories[d % 4],
+        split=lambda d: "test" if d % 4 == 1 or d == 2 else "train",
+    )
     path = write_table(table, tmp_path / "reuters.parquet")
     finetune = {**FINETUNE, "dataset": "reuters", "multi_label": "multi", "unit": "document", "min_class_examples": 1,
                 "max_train_examples": None, "epochs": 1}  # fmt: skip
@@ -542,6 +566,10 @@ def test_atomic_directory_leaves_nothing_half_written(tmp_path):
         (tmp / "config.json").write_text("3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert (target / "config.json").read_text() == "3"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (target / "config.json").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 KILL_SCRIPT = """
@@ -595,3 +623,92 @@ def test_epoch_batches_cover_every_example_once_and_buckets_cut_padding():
         again = epoch_batches(lengths, 8, buckets, np.random.default_rng(7))
         assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
     assert padded[16] < 0.75 * padded[1]
+
+
+def write_topk(path: Path, ids: np.ndarray) -> str:
+    """A topk parquet (TOPK_SCHEMA) whose neuron n has the sentence ids ids[n] by rank."""
+    from neurotext.formats import TOPK_SCHEMA
+
+    n_neurons, k = ids.shape
+    table = pa.Table.from_arrays(
+        [
+            pa.array(np.repeat(np.arange(n_neurons), k), pa.int32()),
+            pa.array(np.tile(np.arange(k), n_neurons), pa.int32()),
+            pa.array(ids.ravel(), pa.uint32()),
+            pa.array(np.zeros(ids.size), pa.float32()),
+            *[pa.array(np.zeros(ids.size), pa.int32()) for _ in range(3)],
+        ],
+        schema=TOPK_SCHEMA,
+    )
+    return write_table(table, path)
+
+
+def test_neuron_changes_on_synthetic_activations_with_corpus_top_sets(tmp_path):
+    rng = np.random.default_rng(4)
+    sample_ids = np.sort(make_sentence_ids(1, rng.choice(500, 30, replace=False)))
+    eval_ids = np.sort(np.concatenate([sample_ids[:6], make_sentence_ids(3, np.arange(14))]))
+    sample = write_table(pa.table({"sentence_id": pa.array(sample_ids, pa.uint32()), "text": ["s"] * 30}),
+                         tmp_path / "sample.parquet")  # fmt: skip
+    sets = ["train"] * 4 + ["holdout"] * 8 + ["out_of_domain"] * 8
+    sentences = write_table(pa.table({"sentence_id": pa.array(eval_ids, pa.uint32()), "set": sets}),
+                            tmp_path / "eval.parquet")  # fmt: skip
+    arrays = {}
+    for layer in LAYERS:
+        before = rng.normal(size=(30, 5)).astype(np.float32)
+        before[:, 0] = 3.0  # constant over the sample: no relative change
+        after = (before + rng.normal(scale=0.5, size=before.shape)).astype(np.float32)
+        eval_before = rng.normal(size=(20, 5)).astype(np.float32)
+        eval_before[np.searchsorted(eval_ids, sample_ids[:6])] = before[:6]
+        eval_after = (eval_before + 1.0).astype(np.float32)
+        arrays[layer] = (before, after, eval_before, eval_after)
+        for name, array in zip(("sb", "sa", "eb", "ea"), arrays[layer], strict=True):
+            (tmp_path / name).mkdir(exist_ok=True)
+            np.save(tmp_path / name / f"layer{layer}.npy", array)
+    top_before = {layer: make_sentence_ids(1, rng.choice(500, (5, 4))) for layer in LAYERS}
+    new_ids = {layer: make_sentence_ids(3, rng.choice(9, (5, 2)) + 9 * np.arange(1, 3)) for layer in LAYERS}
+    top_after = {layer: np.concatenate([top_before[layer][:, :2], new_ids[layer]], 1) for layer in LAYERS}
+    for layer in LAYERS:
+        write_topk(tmp_path / "tb" / f"layer{layer}.parquet", np.sort(top_before[layer], axis=1))
+        write_topk(tmp_path / "ta" / f"layer{layer}.parquet", top_after[layer])
+    files = {
+        name: [str(tmp_path / name / f"layer{layer}.npy") for layer in LAYERS] for name in ("sb", "sa", "eb", "ea")
+    }
+    finetune = {**FINETUNE, "overlap": {"source": "corpus", "k": 5, "top_neurons": 3}}
+    table = neuron_changes(
+        sample, files["sb"], files["sa"], sentences, files["eb"], files["ea"], LAYERS, finetune, CODES,
+        str(tmp_path / "neurons.parquet"),
+        topk_before=[str(tmp_path / "tb" / f"layer{layer}.parquet") for layer in LAYERS],
+        topk_after=[str(tmp_path / "ta" / f"layer{layer}.parquet") for layer in LAYERS],
+    ).to_pandas()  # fmt: skip
+    for layer in LAYERS:
+        before, after, eval_before, eval_after = arrays[layer]
+        rows = table[table["layer"] == layer].sort_values("neuron")
+        np.testing.assert_allclose(rows["mean_abs_change"], np.abs(after.astype(np.float64) - before).mean(0))
+        np.testing.assert_allclose(rows["change_holdout"], 1.0, rtol=1e-6)
+        assert np.isnan(rows["relative_change"].iloc[0]) and np.isfinite(rows["relative_change"].iloc[1:]).all()
+        for neuron in range(5):
+            a, b = set(top_before[layer][neuron].tolist()), set(top_after[layer][neuron].tolist())
+            assert rows["jaccard"].iloc[neuron] == pytest.approx(len(a & b) / len(a | b))
+        assert (rows["top_k"] == 4).all()
+        assert rows["top_dataset_before"].tolist() == ["books"] * 5
+        np.testing.assert_array_equal(rows["top_sentence_after"], top_after[layer][:, 0])
+
+
+def test_length_matched_section_compares_sets_within_each_length_bin(tmp_path):
+    from neurotext.finetune import SENTENCE_DISTANCES_SCHEMA, length_matched_section
+
+    rows = [  # (set, words, manhattan): in 1-8 words the ordering holds, in 9-15 it does not, 41+ lacks a set
+        ("train", 3, 10.0), ("train", 5, 12.0), ("holdout", 4, 8.0), ("out_of_domain", 2, 1.0),
+        ("train", 10, 1.0), ("holdout", 12, 5.0), ("out_of_domain", 9, 2.0), ("train", 50, 4.0),
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(
+        [{"sentence_id": i, "set": s, "layer": layer, "manhattan": m, "euclidean": 0.0, "before_norm": 1.0,
+          "n_words": w} for i, (s, w, m) in enumerate(rows) for layer in (None, 1)],  # fmt: skip
+        schema=SENTENCE_DISTANCES_SCHEMA,
+    )
+    lines = length_matched_section(write_table(table, tmp_path / "s.parquet"))
+    body = {line.split(" | ")[0]: line for line in lines if line.startswith("| ") and line[2].isdigit()}
+    assert body["| 1-8"] == "| 1-8 | 11.0 (2) | 8.0 (1) | 1.0 (1) | holds |"
+    assert "does not hold fully: training <= held-out" in body["| 9-15"]
+    assert body["| 41+"] == "| 41+ | 4.0 (1) | - | - | cannot be checked |"
+    assert "| 16-25" not in body

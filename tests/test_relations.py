@@ -481,7 +481,7 @@ def test_summary_numbers_match_brute_force(inputs, stage):
 # Bad input
 
 
-def test_constant_neurons_become_zero_vectors_and_are_flagged(tmp_path, inputs):
+def test_constant_neurons_become_zero_vectors_and_are_flagged(tmp_path, inputs, caplog):
     acts = np.load(inputs["sample"][0]).copy()
     acts[:, [3, 7]] = 2.5
     points = rel.neuron_vectors(acts, "zscore")
@@ -491,6 +491,7 @@ def test_constant_neurons_become_zero_vectors_and_are_flagged(tmp_path, inputs):
     np.save(sample, acts)
     out = {name: tmp_path / name for name in ("sse.csv", "c.parquet", "t.parquet", "o.parquet")}
     rel.relations_layer(sample, inputs["topk"][0], None, 1, RELATIONS, 1, *out.values())
+    assert "2 constant neuron(s)" in caplog.text and "L1.3, L1.7" in caplog.text
     clusters = pq.read_table(out["c.parquet"]).to_pandas()
     assert clusters.loc[clusters["constant"], "neuron"].tolist() == [3, 7]
     assert clusters.loc[3, "cluster"] == clusters.loc[7, "cluster"]  # identical points share a cluster
@@ -577,3 +578,12 @@ def test_thread_count_does_not_change_the_outputs(inputs, stage, tmp_path):
     expected = [stage[name][layer - 1] for name in ("sse", "clusters", "tsne", "overlap")]
     for got, want in zip(out, expected):
         assert digest(got) == digest(want), f"{want.name} changes with 2 threads"
+
+
+def test_a_top_k_neuron_outside_the_sample_names_the_file(tmp_path, inputs):
+    sample = tmp_path / "narrow.npy"
+    np.save(sample, np.load(inputs["sample"][0])[:, :30])  # 30 neurons; the top K lists 60
+    out = [tmp_path / name for name in ("sse.csv", "c.parquet", "t.parquet", "o.parquet")]
+    with pytest.raises(ValueError, match=r"layer1\.parquet: neuron 59 outside 0\.\.29"):
+        rel.relations_layer(sample, inputs["topk"][0], None, 1, RELATIONS, 1, *out)
+    assert not any(path.exists() for path in out)  # nothing half written

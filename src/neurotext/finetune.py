@@ -35,9 +35,9 @@ over all layers (the paper's vector: layers concatenated) Manhattan(s) = sum_L M
 Euclidean(s) = sqrt(sum_L Euclidean_L(s)^2). Tables report means over the set's sentences, in activation units.
 
 Determinism: fixed seeds (data order, dropout, head initialisation), `torch.use_deterministic_algorithms` (warn
-only), torch threads from config. Same machine, threads and config -> same bytes; across machines or devices the
-fine-tuned weights differ in the last bits and grow apart over the steps, so distances agree to a tolerance (about
-1e-3 relative on the CPU), not byte for byte.
+only), torch threads from config. Same machine, threads and config -> same bytes (tested); across thread counts,
+machines or devices the fine-tuned weights can differ in the last bits and drift apart over the steps, so distances
+from different machines agree to a tolerance, not byte for byte.
 """
 
 from __future__ import annotations
@@ -145,8 +145,12 @@ SENTENCE_DISTANCES_SCHEMA = pa.schema(
         pa.field("manhattan", pa.float64(), nullable=False),
         pa.field("euclidean", pa.float64(), nullable=False),
         pa.field("before_norm", pa.float64(), nullable=False),  # Euclidean norm of the before vector
+        pa.field("n_words", pa.int32(), nullable=False),  # whitespace-separated words of the sentence
     ]
 )
+
+#: Sentence-length bins (words, lower bounds) of Table 3's length-matched comparison.
+LENGTH_BINS = (1, 9, 16, 26, 41)
 
 #: `finetune/neurons.parquet`: one row per neuron (layer, neuron), sorted.
 NEURONS_SCHEMA = pa.schema(
@@ -157,7 +161,7 @@ NEURONS_SCHEMA = pa.schema(
         pa.field("mean_abs_change", pa.float64(), nullable=False),  # over the sample: mean |after - before|
         pa.field("mean_change", pa.float64(), nullable=False),  # over the sample: mean (after - before)
         pa.field("base_std", pa.float64(), nullable=False),  # std of the before activations over the sample
-        pa.field("relative_change", pa.float64(), nullable=False),  # mean_abs_change / base_std (NaN if 0)
+        pa.field("relative_change", pa.float64(), nullable=False),  # mean_abs_change / base_std (NaN: constant)
         pa.field("change_train", pa.float64(), nullable=False),  # mean |after - before| over each eval set
         pa.field("change_holdout", pa.float64(), nullable=False),
         pa.field("change_out_of_domain", pa.float64(), nullable=False),
@@ -579,7 +583,12 @@ def _drop_rare_classes(rows: LabelledRows, settings: FinetuneSettings) -> Labell
             "finetune.min_class_examples = %d: dropping %d classes with fewer training examples: %s",
             settings.min_class_examples, len(dropped), ", ".join(dropped[:20]) + (" ..." if len(dropped) > 20 else ""),
         )  # fmt: skip
-    labels = [tuple(name for name in row if name in kept) for row in rows.labels]
+    return _restrict_to_classes(rows, kept)
+
+
+def _restrict_to_classes(rows: LabelledRows, classes: set[str]) -> LabelledRows:
+    """Rows with their labels outside `classes` removed; rows left without a label dropped."""
+    labels = [tuple(name for name in row if name in classes) for row in rows.labels]
     rows = LabelledRows(rows.sentence_ids, rows.doc_ids, rows.texts, labels, rows.parts)
     return rows.select(np.array([bool(row) for row in labels], dtype=bool))
 
@@ -654,7 +663,10 @@ def split_labelled(corpus: str, finetune: dict, out: str, config_hash: str = "")
     keep = _cap_part(rows, "train", settings.max_train_examples, settings.unit, settings.seed)
     keep |= _cap_part(rows, "holdout", settings.max_holdout_examples, settings.unit, settings.seed + 1)
     rows = rows.select(keep)
-    classes = sorted({name for row, part in zip(rows.labels, rows.parts, strict=True) if part == "train" for name in row})
+    classes = sorted(
+        {name for row, part in zip(rows.labels, rows.parts, strict=True) if part == "train" for name in row}
+    )
+    rows = _restrict_to_classes(rows, set(classes))  # a class the capped training part lost leaves the held-out one
     if len(classes) < 2:
         raise ConfigError(
             f"finetune.label = {settings.label!r}: the training part of {corpus} has {len(classes)} class"
@@ -713,6 +725,8 @@ def build_examples(rows: LabelledRows, part: str, unit: str, classes: Sequence[s
             texts.append(" ".join(sentences))
             labels.append(doc_labels)
     labels = [tuple(name for name in row if name in index_of) for row in labels]
+    if not all(labels):
+        raise ValueError(f"{sum(not row for row in labels)} {part} examples have no label among the classes")
     if multi:
         targets = np.zeros((len(labels), len(classes)), dtype=np.float32)
         for i, row in enumerate(labels):
@@ -788,7 +802,9 @@ def load_classifier(model_dir: PathLike, classes: Sequence[str], settings: Finet
                 str(model_dir), config=config, local_files_only=True, dtype=torch.float32
             )
         except (OSError, ValueError, RuntimeError) as error:
-            raise ConfigError(f"model.path = {str(model_dir)!r}: cannot load it for classification ({error})") from error
+            raise ConfigError(
+                f"model.path = {str(model_dir)!r}: cannot load it for classification ({error})"
+            ) from error
     return model
 
 
@@ -851,7 +867,9 @@ class TrainingReport:
     seconds: float
 
 
-def epoch_batches(lengths: np.ndarray, batch_size: int, length_buckets: int, rng: np.random.Generator) -> list[np.ndarray]:
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, length_buckets: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """One epoch's batches of example indices: a random permutation cut into batches of `batch_size`. With
     `length_buckets` > 1, each run of `length_buckets` x `batch_size` shuffled examples is sorted by token length
     before it is cut, and the batches are then shuffled, so a batch holds examples of similar length (less padding,
@@ -949,6 +967,7 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        _apply_umask(tmp)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
             os.replace(target, old / target.name)
@@ -959,6 +978,15 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _apply_umask(directory: Path) -> None:
+    """Give `directory` and everything in it the modes a plain mkdir / open would (mkdtemp and some writers use
+    0700 / 0600), so a model directory is as readable as the workflow's other outputs."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def finetune_model(
@@ -972,7 +1000,9 @@ def finetune_model(
     scan_settings = ScanSettings.from_config(scan)
     multi = settings.multi_label == "multi"
     rows = read_labelled(labelled)
-    classes = sorted({name for row, part in zip(rows.labels, rows.parts, strict=True) if part == "train" for name in row})
+    classes = sorted(
+        {name for row, part in zip(rows.labels, rows.parts, strict=True) if part == "train" for name in row}
+    )
     if len(classes) < 2:
         raise ConfigError(f"finetune.label = {settings.label!r}: {labelled} has {len(classes)} training classes")
     train = build_examples(rows, "train", settings.unit, classes, multi)
@@ -1044,7 +1074,9 @@ def _choose_n(sentence_ids: np.ndarray, n: int, seed: int, name: str) -> np.ndar
     return choose_seeded(sentence_ids, n, seed)
 
 
-def eval_sentences(labelled: str, out_of_domain_corpus: str, finetune: dict, out: str, config_hash: str = "") -> pa.Table:
+def eval_sentences(
+    labelled: str, out_of_domain_corpus: str, finetune: dict, out: str, config_hash: str = ""
+) -> pa.Table:
     """Write `finetune/eval/sentences.parquet` (`EVAL_SCHEMA`, sorted by sentence_id): `eval.n` sentences each of
     the training part (sentences the model was trained on), the held-out part and the out-of-domain corpus, each
     the n with the smallest splitmix64(sentence_id ^ eval.seed). A set smaller than n is taken whole (logged)."""
@@ -1067,12 +1099,16 @@ def eval_sentences(labelled: str, out_of_domain_corpus: str, finetune: dict, out
     mask = _choose_n(ood_ids, settings.eval.n, settings.eval.seed, "out_of_domain")
     texts = ood.column("text").to_pylist()
     pieces.append(
-        _eval_table(ood_ids[mask], "out_of_domain", settings.eval.out_of_domain, [texts[i] for i in np.flatnonzero(mask)])
+        _eval_table(
+            ood_ids[mask], "out_of_domain", settings.eval.out_of_domain, [texts[i] for i in np.flatnonzero(mask)]
+        )
     )
     table = pa.concat_tables(pieces).sort_by("sentence_id")
     ids = table.column("sentence_id").to_numpy()
     if len(np.unique(ids)) != len(ids):
-        raise ValueError("evaluation sets share sentence ids: the training and held-out parts overlap; rerun finetune_split")
+        raise ValueError(
+            "evaluation sets share sentence ids: the training and held-out parts overlap; rerun finetune_split"
+        )
     counts = Counter(table.column("set").to_pylist())
     log.info("evaluation sentences: %s", ", ".join(f"{name} {counts[name]}" for name in EVAL_SETS))
     write_parquet(table, out, config_hash)
@@ -1178,7 +1214,7 @@ def write_distances(
     """Distances of the evaluation sentences before and after fine-tuning: `out` (`DISTANCES_SCHEMA`, per set and
     per layer plus all layers) and `sentences_out` (`SENTENCE_DISTANCES_SCHEMA`). `before` / `after` are the
     `layer{L}.npy` files of `finetune/eval/{base,finetuned}/{pooling}/`."""
-    table = pq.read_table(sentences, columns=["sentence_id", "set", "dataset"])
+    table = pq.read_table(sentences, columns=["sentence_id", "set", "dataset", "text"])
     ids = table.column("sentence_id").to_numpy().astype(np.uint32)
     if np.any(np.diff(ids.astype(np.int64)) <= 0):
         raise ValueError(f"{sentences}: not sorted by unique sentence_id; rerun finetune_eval_sentences")
@@ -1229,11 +1265,14 @@ def write_distances(
         )  # fmt: skip
     result = pa.Table.from_pylist(rows, schema=DISTANCES_SCHEMA)
     write_parquet(result, out, config_hash)
-    write_parquet(_sentence_table(ids, sets, layers, distances), sentences_out, config_hash)
+    n_words = np.array([len(text.split()) for text in table.column("text").to_pylist()], dtype=np.int32)
+    write_parquet(_sentence_table(ids, sets, n_words, layers, distances), sentences_out, config_hash)
     return result
 
 
-def _sentence_table(ids: np.ndarray, sets: np.ndarray, layers: Sequence[int], d: SentenceDistances) -> pa.Table:
+def _sentence_table(
+    ids: np.ndarray, sets: np.ndarray, n_words: np.ndarray, layers: Sequence[int], d: SentenceDistances
+) -> pa.Table:
     n = len(ids)
     blocks = [(None, d.total_manhattan(), d.total_euclidean(), d.total_before_norm())]
     blocks += [
@@ -1249,6 +1288,7 @@ def _sentence_table(ids: np.ndarray, sets: np.ndarray, layers: Sequence[int], d:
             pa.array(np.concatenate([m for _, m, _, _ in blocks]), pa.float64()),
             pa.array(np.concatenate([e for _, _, e, _ in blocks]), pa.float64()),
             pa.array(np.concatenate([b for _, _, _, b in blocks]), pa.float64()),
+            pa.array(np.tile(n_words, len(blocks)), pa.int32()),
         ],
         schema=SENTENCE_DISTANCES_SCHEMA,
     )
@@ -1291,7 +1331,9 @@ def dominant_dataset(top_ids: np.ndarray, dataset_names: Mapping[int, str]) -> t
 def read_topk_sets(path: PathLike) -> np.ndarray:
     """Sentence ids of a `topk/{model}/layer{L}.parquet`, uint32 [n_neurons, K] by rank (every neuron must have the
     same number of rows, as the scan writes them)."""
-    table = pq.read_table(path, columns=["neuron", "rank", "sentence_id"]).sort_by([("neuron", "ascending"), ("rank", "ascending")])
+    table = pq.read_table(path, columns=["neuron", "rank", "sentence_id"]).sort_by(
+        [("neuron", "ascending"), ("rank", "ascending")]
+    )
     neurons = table.column("neuron").to_numpy()
     if len(neurons) == 0:
         raise ValueError(f"{path}: no rows; rerun merge_topk")
@@ -1335,15 +1377,15 @@ def neuron_changes(
         change = after.astype(np.float64) - before
         base_std = before.astype(np.float64).std(axis=0)
         mean_abs = np.abs(change).mean(axis=0)
+        # a neuron (nearly) constant over the sample, within float32 rounding of its mean, has no relative change
+        varies = base_std > 1e-6 * np.maximum(1.0, np.abs(before.astype(np.float64).mean(axis=0)))
         columns["layer"].append(np.full(n_neurons, layer, dtype=np.int32))
         columns["neuron"].append(np.arange(n_neurons, dtype=np.int32))
         columns["name"].append(np.array([neuron_name(layer, i) for i in range(n_neurons)], dtype=object))
         columns["mean_abs_change"].append(mean_abs)
         columns["mean_change"].append(change.mean(axis=0))
         columns["base_std"].append(base_std)
-        columns["relative_change"].append(
-            np.divide(mean_abs, base_std, out=np.full(n_neurons, np.nan), where=base_std > 0)
-        )
+        columns["relative_change"].append(np.divide(mean_abs, base_std, out=np.full(n_neurons, np.nan), where=varies))
         eval_change = np.abs(eval_b.astype(np.float64) - eval_a)
         for name in EVAL_SETS:
             mask = eval_sets == name
@@ -1414,12 +1456,43 @@ def ordering_verdict(totals: Mapping[str, float]) -> str:
     return "does not hold fully: " + ", ".join(parts)
 
 
+def length_matched_section(sentence_distances: str) -> list[str]:
+    """Markdown lines: mean Manhattan distance (all layers) per set within sentence-length bins (`LENGTH_BINS`,
+    words), so that the sets' different lengths (max pooling over more tokens) cannot make the ordering."""
+    frame = pq.read_table(sentence_distances, columns=["set", "layer", "manhattan", "n_words"]).to_pandas()
+    frame = frame[frame["layer"].isna()]
+    edges = [*LENGTH_BINS, np.iinfo(np.int32).max]
+    labels = [f"{low}-{high - 1}" for low, high in zip(edges[:-2], edges[1:-1], strict=True)] + [f"{edges[-2]}+"]
+    frame["bin"] = np.searchsorted(np.asarray(LENGTH_BINS), frame["n_words"].to_numpy(), side="right") - 1
+    present = [name for name in EVAL_SETS if (frame["set"] == name).any()]
+    lines = [
+        "",
+        "## Beyond the paper: the ordering at equal sentence length",
+        "",
+        "Mean Manhattan distance (all layers; sentences in brackets) per sentence length in words: max pooling "
+        "over more tokens can move more, and the sets differ in length.",
+        "",
+        "| words | " + " | ".join(n.replace("_", "-") for n in present) + " | ordering |",
+        "|---|" + "---|" * (len(present) + 1),
+    ]
+    for index, label in enumerate(labels):
+        in_bin = frame[frame["bin"] == index]
+        if in_bin.empty:
+            continue
+        means = {name: float(in_bin.loc[in_bin["set"] == name, "manhattan"].mean()) for name in present}
+        counts = {name: int((in_bin["set"] == name).sum()) for name in present}
+        cells = [f"{_fmt(means[name], 1)} ({counts[name]})" if counts[name] else "-" for name in present]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {ordering_verdict(means).split(' (')[0]} |")
+    return lines
+
+
 def write_table3(
     distances: str, neurons: str, metrics: str, sample: str, md_out: str, csv_out: str, finetune: dict,
-    model: dict, config_hash: str = "",
+    model: dict, config_hash: str = "", sentence_distances: str | None = None,
 ) -> str:  # fmt: skip
-    """Write `tables/table3.md` (our Table 3 beside the paper's, the fine-tuning run, distances per layer, top-set
-    overlap per layer, and the neurons that moved most with their top sentences before and after) and
+    """Write `tables/table3.md` (our Table 3 beside the paper's, the fine-tuning run, distances per layer and, with
+    `sentence_distances`, at equal sentence length; top-set overlap per layer, and the neurons that moved most with
+    their top sentences before and after) and
     `tables/table3.csv` (set, dataset, n_sentences, manhattan, euclidean, relative_euclidean, ratio_to_out_of_domain).
     Returns the Markdown."""
     import json
@@ -1437,7 +1510,8 @@ def write_table3(
         f"Mean distance between each sentence's activation vector before and after fine-tuning (all layers x neurons,"
         f" site `{model_settings.site}`, `{model_settings.pooling}` pooling; config `{config_hash}`).",
         "",
-        "| set | dataset | N | Manhattan | Euclidean | Euclidean relative to the before norm | Manhattan vs out-of-domain"
+        "| set | dataset | N | Manhattan | Euclidean | Euclidean relative to the before norm "
+        "| Manhattan vs out-of-domain"
         " | paper set | paper Manhattan | paper Euclidean | paper vs out-of-domain |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -1485,9 +1559,14 @@ def write_table3(
         lines.append(
             f"| {epoch['epoch']} | {train_loss} | {epoch['holdout_loss']:.4f} | {epoch['holdout_accuracy']:.4f} |"
         )
-    lines += ["", "## Beyond the paper: distances per layer", "",
-              "Mean Euclidean distance per layer (mean Manhattan in brackets) and, per set, relative to the norm of the "
-              "before vector.", ""]
+    lines += [
+        "",
+        "## Beyond the paper: distances per layer",
+        "",
+        "Mean Euclidean distance per layer (mean Manhattan in brackets) and, per set, relative to the norm of the "
+        "before vector.",
+        "",
+    ]
     per_layer = sorted((row for row in dist if row["layer"] is not None), key=lambda r: (r["layer"], r["set"]))
     layers = sorted({row["layer"] for row in per_layer})
     present = [name for name in EVAL_SETS if name in by_set]
@@ -1504,6 +1583,8 @@ def write_table3(
             + " | ".join(_fmt(v["relative_euclidean"], 4) if v else "-" for v in values)
             + " |"
         )
+    if sentence_distances is not None:
+        lines += length_matched_section(sentence_distances)
     lines += _neuron_sections(neurons, sample, settings)
     markdown = "\n".join(lines) + "\n"
     write_text(md_out, markdown)
@@ -1515,7 +1596,9 @@ def _neuron_sections(neurons: str, sample: str, settings: FinetuneSettings) -> l
     table = pq.read_table(neurons)
     frame = table.to_pandas()
     sample_table = pq.read_table(sample, columns=["sentence_id", "text"])
-    texts = dict(zip(sample_table.column("sentence_id").to_pylist(), sample_table.column("text").to_pylist(), strict=True))
+    texts = dict(
+        zip(sample_table.column("sentence_id").to_pylist(), sample_table.column("text").to_pylist(), strict=True)
+    )
     k = int(frame["top_k"].iloc[0]) if len(frame) else 0
     source = "the sample" if settings.overlap.source == "sample" else "the corpus"
     lines = [
@@ -1525,7 +1608,8 @@ def _neuron_sections(neurons: str, sample: str, settings: FinetuneSettings) -> l
         "Per layer: mean over neurons of the mean |change| of a neuron's activation over the sample and each set, and "
         "of the Jaccard overlap between its top set before and after fine-tuning.",
         "",
-        "| layer | mean abs change (sample) | train | held-out | out-of-domain | relative to std | top-set Jaccard mean "
+        "| layer | mean abs change (sample) | train | held-out | out-of-domain | median relative to std "
+        "| top-set Jaccard mean "
         "| median | share < 0.5 | top dataset changed |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -1535,7 +1619,7 @@ def _neuron_sections(neurons: str, sample: str, settings: FinetuneSettings) -> l
         lines.append(
             f"| {layer} | {_fmt(group['mean_abs_change'].mean(), 4)} | {_fmt(group['change_train'].mean(), 4)} | "
             f"{_fmt(group['change_holdout'].mean(), 4)} | {_fmt(group['change_out_of_domain'].mean(), 4)} | "
-            f"{_fmt(group['relative_change'].mean(), 3)} | {jaccard.mean():.3f} | {np.median(jaccard):.3f} | "
+            f"{_fmt(group['relative_change'].median(), 3)} | {jaccard.mean():.3f} | {np.median(jaccard):.3f} | "
             f"{np.mean(jaccard < 0.5):.3f} | {changed:.3f} |"
         )
     top = frame.sort_values(["mean_abs_change", "layer", "neuron"], ascending=[False, True, True]).head(
@@ -1546,7 +1630,8 @@ def _neuron_sections(neurons: str, sample: str, settings: FinetuneSettings) -> l
         f"The {len(top)} neurons whose activation moved most (mean |change| over the sample), with their top set's "
         "dominant dataset and top sentence before and after fine-tuning:",
         "",
-        "| neuron | mean abs change | relative to std | train / held-out / out-of-domain | Jaccard | top dataset before "
+        "| neuron | mean abs change | relative to std | train / held-out / out-of-domain | Jaccard "
+        "| top dataset before "
         "-> after | top sentence before | top sentence after |",
         "|---|---|---|---|---|---|---|---|",
     ]

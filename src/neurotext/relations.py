@@ -4,8 +4,8 @@ Per layer (`relations/layer{L}/`):
 - each neuron is a vector of its activations over the sample (`sample/base/{pooling}/layer{L}.npy`, float32
   [n_sample, n_neurons]), standardized per neuron as the config says;
 - k-means (scikit-learn, fixed seed, explicit n_init, thread count from config) for k = k_min..k_max: `sse.csv`
-  (columns k, sse, n_iter; SSE = sum of squared Euclidean distances of the neurons to their cluster centre, in
-  the units of the standardized activations squared);
+  (columns k, sse, sse_fraction, n_iter; SSE = sum of squared Euclidean distances of the neurons to their
+  cluster's centroid, in standardized activation units squared; sse_fraction = SSE / the total sum of squares);
 - the cluster of every neuron at the config's k: `clusters_k{k}.parquet` (`CLUSTERS_SCHEMA`);
 - a 2-D t-SNE map of the neurons (scikit-learn, or openTSNE for many neurons): `tsne.parquet` (`TSNE_SCHEMA`);
 - Jaccard overlap of top-K sentence sets within the layer and with the next layer, each neuron's `top_pairs` most
@@ -14,7 +14,11 @@ Per layer (`relations/layer{L}/`):
 Across layers: Figure 2 (dominant domain of each neuron's top K, layers x a neuron range), Figure 3 (SSE against k,
 a line per layer), Figure 4 (t-SNE of one layer coloured by cluster), and `relations/summary.csv`, the numbers
 behind the paper's claims (per layer: how diverse the dominant domains are, how concentrated each neuron's top K
-is, how much top-K sets overlap, how pure the clusters are in dominant domain).
+is, how much top-K sets overlap, whether overlapping neurons and clusters share a domain).
+
+Threads: one per job is the default (`relations.threads: 1`); the rule runs layers in parallel instead. scikit-learn's
+OpenMP threads spin while they wait, and on a shared or oversubscribed machine 2 threads ran k-means up to 50x
+slower than 1. Outputs are the same bytes for any thread count.
 
 Handling of odd input, by design:
 - a constant neuron (zero variance over the sample) cannot be z-scored: it is centred only, i.e. it becomes the
@@ -594,7 +598,14 @@ def top_overlap_pairs(
 
 def overlap_table(topk: PathLike, topk_next: PathLike | None, layer: int, n_neurons: int, top_pairs: int) -> pa.Table:
     """The overlap file's table: within the layer, then with the next layer when `topk_next` is given."""
-    pairs = [read_topk_pairs(topk)] + ([read_topk_pairs(topk_next)] if topk_next else [])
+    paths = [topk] + ([topk_next] if topk_next else [])
+    pairs = [read_topk_pairs(path) for path in paths]
+    for path, (neuron, _) in zip(paths, pairs):
+        if len(neuron) and (neuron.min() < 0 or neuron.max() >= n_neurons):
+            raise ValueError(
+                f"{path}: neuron {int(neuron.max())} outside 0..{n_neurons - 1}, the sample's neurons; the top K and "
+                "the sample come from different models or sites: rerun the scan"
+            )
     sets = topk_sets(pairs, n_neurons)
     inter, jac = jaccard_matrix(sets[0], sets[0])
     tables = [top_overlap_pairs(inter, jac, top_pairs, layer, exclude_self=True)]
@@ -643,31 +654,24 @@ def relations_layer(
     check_points(settings, n_neurons)
     points = neuron_vectors(activations, settings.standardize)
     if points.constant.any():
-        names = [neuron_name(layer, int(i)) for i in np.flatnonzero(points.constant)[:10]]
+        count = int(points.constant.sum())
+        names = ", ".join(neuron_name(layer, int(i)) for i in np.flatnonzero(points.constant)[:10])
         log.warning(
             "layer %d: %d constant neuron(s) over the %d-sentence sample (%s%s): centred only (zero vectors)",
-            layer, int(points.constant.sum()), n_sample, ", ".join(names), ", ..." if points.constant.sum() > 10 else "",
+            layer, count, n_sample, names, ", ..." if count > 10 else "",
         )  # fmt: skip
-    log.info(
-        "layer %d: %d neurons x %d sample sentences (%s, %s)",
-        layer,
-        n_neurons,
-        n_sample,
-        settings.pooling,
-        settings.standardize,
-    )
+    log.info("layer %d: %d neurons x %d sample sentences", layer, n_neurons, n_sample)
+    overlap = overlap_table(topk, topk_next, layer, n_neurons, settings.top_pairs)  # checks the top K first
+    log.info("layer %d: %d overlap pairs kept", layer, overlap.num_rows)
     ks = sorted(set(settings.ks) | {settings.k})
     fits = kmeans_sweep(points.vectors, ks, settings.n_init, settings.seed, settings.max_iter, threads)
-    sweep = {k: fits[k] for k in settings.ks}
-    write_text(sse_out, sse_csv(sweep, total_sum_of_squares(points.vectors)))
+    log.info("layer %d: k-means k=%d..%d done; t-SNE (%s)", layer, ks[0], ks[-1], settings.tsne.backend)
+    coordinates = tsne_map(points.vectors, settings.tsne, threads)
+    # everything computed: write the four files (each atomically)
+    write_text(sse_out, sse_csv({k: fits[k] for k in settings.ks}, total_sum_of_squares(points.vectors)))
     write_parquet(clusters_table(fits[settings.k], points.constant), clusters_out, config_hash)
-    log.info(
-        "layer %d: k-means k=%d..%d done; t-SNE (%s)", layer, settings.k_min, settings.k_max, settings.tsne.backend
-    )
-    write_parquet(tsne_table(tsne_map(points.vectors, settings.tsne, threads)), tsne_out, config_hash)
-    overlap = overlap_table(topk, topk_next, layer, n_neurons, settings.top_pairs)
+    write_parquet(tsne_table(coordinates), tsne_out, config_hash)
     write_parquet(overlap, overlap_out, config_hash)
-    log.info("layer %d: %d overlap pairs kept", layer, overlap.num_rows)
 
 
 # ---------------------------------------------------------------------------------------------------------------

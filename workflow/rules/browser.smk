@@ -18,7 +18,12 @@ rule build_browser:
     input:
         unpack(
             lambda wc: browser_rule_inputs(
-                f"results/{wc.run}", LAYERS, DATASETS, config, PRODUCIBLE
+                f"results/{wc.run}",
+                LAYERS,
+                DATASETS,
+                config["model"]["pooling"],
+                RELATIONS.k if "RELATIONS" in globals() else None,
+                PRODUCIBLE,
             )
         ),
     output:

@@ -68,4 +68,6 @@ def all_targets():
     targets += expand(f"{OUT}/pages/layer{{layer}}.md", layer=LAYERS)
     targets += parse_outputs()
     targets += PATTERNS_TARGETS
+    targets.append(f"{OUT}/relations/summary.csv")
+    targets += expand(f"{OUT}/figures/fig{{n}}.{{ext}}", n=[2, 3, 4], ext=["png", "pdf"])
     return targets

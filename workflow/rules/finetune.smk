@@ -183,6 +183,7 @@ rule finetune_neurons:
 rule table3:
     input:
         distances="results/{run}/finetune/distances.parquet",
+        sentence_distances="results/{run}/finetune/sentence_distances.parquet",
         neurons="results/{run}/finetune/neurons.parquet",
         metrics="results/{run}/finetune/metrics.json",
         sample="results/{run}/sample/sentences.parquet",

@@ -13,4 +13,5 @@ write_table3(
     finetune=snakemake.params.finetune,
     model=snakemake.params.model,
     config_hash=snakemake.params.config_hash,
+    sentence_distances=snakemake.input.sentence_distances,
 )
