@@ -24,6 +24,7 @@ include: "workflow/rules/scan.smk"
 include: "workflow/rules/parse.smk"
 include: "workflow/rules/patterns.smk"
 include: "workflow/rules/relations.smk"
+include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -94,16 +94,7 @@ RECORD_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 #: Metadata fields shown beside each sentence (after dataset and domain), each value cut to `_DETAIL_CHARS`.
-SENTENCE_DETAIL_FIELDS: tuple[str, ...] = (
-    "sentiment",
-    "topic",
-    "category",
-    "genre",
-    "author",
-    "entity",
-    "title",
-    "year",
-)
+SENTENCE_DETAIL_FIELDS = ("sentiment", "topic", "category", "genre", "author", "entity", "title", "year")
 _DETAIL_CHARS = 60
 _QUANT = 127  # token activations are stored as integers -_QUANT.._QUANT of the neuron's scale
 _LAYER_IN_PATH = re.compile(r"layer(\d+)")
@@ -117,7 +108,7 @@ class BrowserSettings:
     """The ``browser`` config block.
 
     top_sentences: top sentences shown per neuron (capped by what the records or the top K hold).
-    quantiles: sample quantiles (0..1, exclusive of nothing) whose sentences are shown, without records.
+    quantiles: quantiles (0..1) of the sample's activations whose sentences are shown (when the records have none).
     quantile_samples: sentences shown per quantile.
     histogram_bins: bins of each neuron's activation histogram over the sample.
     patterns_per_kind: rows per pattern kind on a neuron page (words: per word class).
@@ -995,6 +986,8 @@ def _neuron_entry(
     extras: Mapping[str, Any],
     settings: BrowserSettings,
 ) -> dict[str, Any]:
+    """One neuron's page data: top sentences and quantile samples (sentence references into `table`), K, top and
+    K-th activation, token scale, top tokens, histogram, and the `extras` that are not None."""
     top = src.sentences.top.get(neuron, [])
     quant = src.sentences.quantile.get(neuron, [])
     scale = src.sentences.scale.get(neuron, 0.0)
@@ -1018,7 +1011,7 @@ def _neuron_entry(
     return entry
 
 
-def _index_row(layer: int, entry: Mapping[str, Any], kinds: dict[str, int]) -> list:
+def _index_row(layer: int, entry: Mapping[str, Any], index_patterns: Sequence[list], kinds: dict[str, int]) -> list:
     """``[layer, neuron, summary, domain, domain_share, patterns, top_tokens, max, cluster, finetune]``; patterns as
     ``[[kind code, pattern], ...]``, codes into `kinds` (extended here: the index's kind list)."""
     profile = entry.get("profile") or {}
@@ -1029,7 +1022,7 @@ def _index_row(layer: int, entry: Mapping[str, Any], kinds: dict[str, int]) -> l
                 domain, share = values[0][0], values[0][1]
     finetune = entry.get("finetune") or {}
     first = next(iter(finetune.values()), None) if finetune else None
-    patterns = [[kinds.setdefault(kind, len(kinds)), pattern] for kind, pattern in entry.get("index_patterns") or []]
+    patterns = [[kinds.setdefault(kind, len(kinds)), pattern] for kind, pattern in index_patterns]
     return [layer, entry["neuron"], profile.get("summary") or "", domain, share, patterns,
             [t for t, _ in entry["top_tokens"]], entry["max"], entry.get("cluster"), first]  # fmt: skip
 
@@ -1057,6 +1050,89 @@ def copy_assets(out_dir: Path, sizes: dict[str, int]) -> None:
         sizes[target] = len(data)
 
 
+@dataclass
+class LayerTables:
+    """A layer's optional per-neuron tables (empty, or None for the single-valued ones, when the run lacks them)."""
+
+    patterns: dict[int, list] | None
+    index_patterns: dict[int, list]
+    profiles: dict[int, dict[str, Any]]
+    metadata: dict[int, list]
+    clusters: Clusters | None
+    overlap: dict[int, list] | None
+    tsne: list[list] | None
+
+    @classmethod
+    def read(cls, layer: LayerInputs, settings: BrowserSettings, domains: DomainLookup | None) -> LayerTables:
+        tables, index = ({}, {})
+        if layer.patterns:
+            tables, index = read_patterns(layer.patterns, settings.patterns_per_kind, settings.index_patterns)
+        if layer.profile_metadata is not None:
+            metadata = read_profile_metadata(layer.profile_metadata, settings.metadata_values)
+        else:
+            metadata = domain_bars_from_topk(layer.topk, domains, settings.metadata_values) if domains else {}
+        clusters = read_clusters(layer.clusters, settings.cluster_mates) if layer.clusters else None
+        return cls(
+            patterns=tables if layer.patterns else None,
+            index_patterns=index,
+            profiles=read_profiles(layer.profiles) if layer.profiles else {},
+            metadata=metadata,
+            clusters=clusters,
+            overlap=read_overlap(layer.overlap, settings.overlap_partners) if layer.overlap else None,
+            tsne=read_tsne(layer.tsne, clusters) if layer.tsne else None,
+        )
+
+    def extras(self, neuron: int, finetune: dict[str, Any] | None) -> dict[str, Any]:
+        """A neuron's entries from these tables (None = the run has no such table: left out of the page data)."""
+        clusters = self.clusters
+        cluster = clusters.cluster.get(neuron) if clusters else None
+        return {
+            "profile": self.profiles.get(neuron),
+            "patterns": self.patterns.get(neuron, []) if self.patterns is not None else None,
+            "metadata": self.metadata.get(neuron, []),
+            "cluster": cluster,
+            "cluster_size": clusters.sizes.get(cluster) if clusters and cluster is not None else None,
+            "mates": clusters.mates.get(neuron, []) if clusters else None,
+            "overlap": self.overlap.get(neuron, []) if self.overlap is not None else None,
+            "finetune": finetune,
+        }
+
+
+def _sections(src: LayerSources, tables: LayerTables, has_finetune: bool) -> dict[str, bool]:
+    """Which optional parts one layer has (meta.js ORs them over the layers; the index names what is missing)."""
+    return {
+        "records": src.sentences.token_level, "histogram": src.hist is not None,
+        "patterns": tables.patterns is not None, "profiles": bool(tables.profiles),
+        "clusters": tables.clusters is not None, "overlap": tables.overlap is not None,
+        "tsne": tables.tsne is not None, "finetune": has_finetune,
+    }  # fmt: skip
+
+
+def _layer_data(
+    src: LayerSources,
+    tables: LayerTables,
+    corpus: Mapping[int, SentenceInfo],
+    finetune: Mapping[tuple[int, int], dict[str, Any]],
+    settings: BrowserSettings,
+    kinds: dict[str, int],
+) -> tuple[dict[str, Any], list[list]]:
+    """A layer's data (`data/layer{L}.js`) and its index rows; neurons 0..n-1, n the largest neuron any input has."""
+    layer = src.inputs.layer
+    sizes = [src.summary.n_neurons, src.hist.counts.shape[0] if src.hist else 0]
+    sizes += [max(d) + 1 for d in (tables.profiles, tables.patterns) if d]
+    n_neurons = max(sizes)
+    table = SentenceTable(corpus)
+    neurons, index_rows = [], []
+    for neuron in range(n_neurons):
+        extras = tables.extras(neuron, finetune.get((layer, neuron)))
+        entry = _neuron_entry(neuron, src, table, corpus, extras, settings)
+        index_rows.append(_index_row(layer, entry, tables.index_patterns.get(neuron, []), kinds))
+        neurons.append(entry)
+    data = {"layer": layer, "n_neurons": n_neurons, "sentences": table.rows, "neurons": neurons, "tsne": tables.tsne,
+            "token_level": src.sentences.token_level}  # fmt: skip
+    return data, index_rows
+
+
 def build_browser(
     inputs: BrowserInputs,
     out_dir: PathLike,
@@ -1077,71 +1153,30 @@ def build_browser(
     layers = [_read_layer_sources(layer, settings, inputs.sample)
               for layer in progress(inputs.layers, desc="browser: top K, records, sample", unit="layer")]  # fmt: skip
     wanted = np.unique(np.concatenate([src.sentences.sentence_ids() for src in layers] or [np.zeros(0, np.uint32)]))
-    need_domains = any(src.inputs.profile_metadata is None for src in layers)
-    domains = DomainLookup() if need_domains else None
+    domains = DomainLookup() if any(src.inputs.profile_metadata is None for src in layers) else None
     corpus = read_corpus(inputs.corpus, wanted, domains)
     ft_fields, finetune = read_finetune(inputs.finetune) if inputs.finetune else ([], {})
     index_rows: list[list] = []
     kinds = {kind: i for i, kind in enumerate(INDEX_KINDS)}
     sections: dict[str, bool] = {}
-    n_neurons_total = 0
     for src in progress(layers, desc="browser: layer pages", unit="layer"):
-        layer = src.inputs
-        tables, index_patterns = (read_patterns(layer.patterns, settings.patterns_per_kind, settings.index_patterns)
-                                  if layer.patterns else ({}, {}))  # fmt: skip
-        profiles = read_profiles(layer.profiles) if layer.profiles else {}
-        if layer.profile_metadata is not None:
-            metadata = read_profile_metadata(layer.profile_metadata, settings.metadata_values)
-        else:
-            metadata = domain_bars_from_topk(layer.topk, domains, settings.metadata_values) if domains else {}
-        clusters = read_clusters(layer.clusters, settings.cluster_mates) if layer.clusters else None
-        overlap = read_overlap(layer.overlap, settings.overlap_partners) if layer.overlap else {}
-        tsne = read_tsne(layer.tsne, clusters) if layer.tsne else None
-        n_neurons = max([src.summary.n_neurons, src.hist.counts.shape[0] if src.hist else 0,
-                         *(max(d) + 1 for d in (profiles, tables) if d)])  # fmt: skip
-        sections.update({
-            "records": sections.get("records", False) or src.sentences.token_level,
-            "histogram": sections.get("histogram", False) or src.hist is not None,
-            "patterns": sections.get("patterns", False) or layer.patterns is not None,
-            "profiles": sections.get("profiles", False) or layer.profiles is not None,
-            "clusters": sections.get("clusters", False) or clusters is not None,
-            "overlap": sections.get("overlap", False) or layer.overlap is not None,
-            "tsne": sections.get("tsne", False) or tsne is not None,
-            "finetune": inputs.finetune is not None,
-        })  # fmt: skip
-        table = SentenceTable(corpus)
-        neurons = []
-        for neuron in range(n_neurons):
-            extras = {
-                "profile": profiles.get(neuron),
-                "patterns": tables.get(neuron, []) if layer.patterns else None,
-                "index_patterns": index_patterns.get(neuron),
-                "metadata": metadata.get(neuron, []),
-                "cluster": clusters.cluster.get(neuron) if clusters else None,
-                "cluster_size": clusters.sizes.get(clusters.cluster.get(neuron, -1)) if clusters else None,
-                "mates": clusters.mates.get(neuron, []) if clusters else None,
-                "overlap": overlap.get(neuron, []) if layer.overlap else None,
-                "finetune": finetune.get((layer.layer, neuron)) if inputs.finetune else None,
-            }
-            entry = _neuron_entry(neuron, src, table, corpus, extras, settings)
-            index_rows.append(_index_row(layer.layer, entry, kinds))
-            entry.pop("index_patterns", None)
-            neurons.append(entry)
-        n_neurons_total += n_neurons
-        data = {"layer": layer.layer, "n_neurons": n_neurons, "sentences": table.rows, "neurons": neurons,
-                "tsne": tsne, "token_level": src.sentences.token_level}  # fmt: skip
-        text = _DATA_PRELUDE + js_assignment(f"window.NEUROTEXT.layers[{layer.layer}]", data)
-        _write_js(out / "data" / f"layer{layer.layer}.js", text, sizes, out)
-    hash_value = config_hash or read_config_hash(inputs.layers[0].topk)
-    meta = read_provenance(inputs.provenance, hash_value, run)
-    meta.update(layers=[src.inputs.layer for src in layers], n_neurons=n_neurons_total, sections=sections,
+        tables = LayerTables.read(src.inputs, settings, domains)
+        for name, present in _sections(src, tables, inputs.finetune is not None).items():
+            sections[name] = sections.get(name, False) or present
+        data, rows = _layer_data(src, tables, corpus, finetune, settings, kinds)
+        index_rows += rows
+        layer = src.inputs.layer
+        text = _DATA_PRELUDE + js_assignment(f"window.NEUROTEXT.layers[{layer}]", data)
+        _write_js(out / "data" / f"layer{layer}.js", text, sizes, out)
+    meta = read_provenance(inputs.provenance, config_hash or read_config_hash(inputs.layers[0].topk), run)
+    meta.update(layers=[src.inputs.layer for src in layers], n_neurons=len(index_rows), sections=sections,
                 settings=settings.as_dict(), finetune_fields=ft_fields, quant=_QUANT)  # fmt: skip
     _write_js(out / "data" / "meta.js", _DATA_PRELUDE + js_assignment("window.NEUROTEXT.meta", meta), sizes, out)
     index = {"fields": list(INDEX_FIELDS), "kinds": list(kinds), "rows": index_rows}
     _write_js(out / "data" / "index.js", _DATA_PRELUDE + js_assignment("window.NEUROTEXT.index", index), sizes, out)
     copy_assets(out, sizes)
-    seconds = time.perf_counter() - started
-    stats = BuildStats(n_neurons_total, len(layers), sum(sizes.values()), dict(sorted(sizes.items())), seconds)
+    stats = BuildStats(len(index_rows), len(layers), sum(sizes.values()), dict(sorted(sizes.items())),
+                       time.perf_counter() - started)  # fmt: skip
     log.info("browser: %d neurons in %d layers, %.1f MB, %.1f s", stats.n_neurons, stats.n_layers,
              stats.bytes_total / 1e6, stats.seconds)  # fmt: skip
     return stats

@@ -122,7 +122,10 @@
     return out;
   }
 
-  function setReady(state) { document.body.setAttribute("data-ready", state); }
+  function setReady(state) {
+    document.body.setAttribute("data-ready", state);
+    document.body.setAttribute("data-ready-ms", String(Math.round(performance.now())));
+  }
 
   // --- footer: provenance ----------------------------------------------------------------------------------------
 
