@@ -705,3 +705,10 @@ def test_paper_and_browser_targets_dry_run(tmp_path):
     assert result.returncode == 0, output
     assert re.search(r"\bbuild_browser\b", output) and re.search(r"\bmerge_topk\b", output), output
     assert re.search(r"\bcorpus_stats\b", output), output  # table 1, which the current Snakefile can make
+    browser_input = re.search(r"rule build_browser:\n\s+input: (.*)\n", output).group(1).split(", ")
+    assert "results/test/topk/base/layer1.parquet" in browser_input
+    assert "results/test/sample/base/max/layer2.npy" in browser_input  # the pooling of the top K
+    for rule, path in (("patterns_merge", "profiles/metadata/layer1.parquet"), ("relations_layer",
+                       "relations/layer2/tsne.parquet"), ("finetune_neurons", "finetune/neurons.parquet")):  # fmt: skip
+        planned = re.search(rf"\brule {rule}:", output) is not None
+        assert (f"results/test/{path}" in browser_input) == planned, (rule, browser_input)

@@ -46,7 +46,6 @@ rule corpus_part:
     params:
         dataset=lambda wc: corpus_dataset_config(wc.dataset),
         corpus=config["corpus"],
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/corpus_part.py"
 
@@ -68,7 +67,6 @@ rule corpus_dataset:
     params:
         dataset=lambda wc: corpus_dataset_config(wc.dataset),
         corpus=config["corpus"],
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/corpus_dataset.py"
 

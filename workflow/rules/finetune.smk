@@ -25,7 +25,6 @@ rule finetune_split:
         "../../envs/scan.yaml"
     params:
         finetune=config.get("finetune"),
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/finetune_split.py"
 
@@ -70,7 +69,6 @@ rule finetune_eval_sentences:
         "../../envs/scan.yaml"
     params:
         finetune=config.get("finetune"),
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/finetune_eval_sentences.py"
 
@@ -126,7 +124,6 @@ rule finetune_distances:
         mem_mb=4000,
     params:
         layers=LAYERS,
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/finetune_distances.py"
 
@@ -175,7 +172,6 @@ rule finetune_neurons:
         layers=LAYERS,
         finetune=config.get("finetune"),
         dataset_codes={name: config["datasets"][name]["code"] for name in DATASETS},
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/finetune_neurons.py"
 
@@ -201,6 +197,5 @@ rule table3:
     params:
         finetune=config.get("finetune"),
         model=config["model"],
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/table3.py"

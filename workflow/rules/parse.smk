@@ -28,8 +28,6 @@ rule parse_targets:
         "results/{run}/logs/parse/targets.log",
     conda:
         "../../envs/parse.yaml"
-    params:
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/parse_targets.py"
 
@@ -57,7 +55,6 @@ rule parse_shard:
         gpu=config["resources"]["gpu"],
         n_shards=lambda wc: len(shards_of(wc.dataset)),
         cache_root=PARSE_CACHE,
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/parse_shard.py"
 

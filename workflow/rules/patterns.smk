@@ -44,8 +44,6 @@ rule patterns_corpus_metadata:
         "results/{run}/logs/patterns/corpus_metadata.log",
     conda:
         "../../envs/mine.yaml"
-    params:
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/patterns_corpus_metadata.py"
 
@@ -64,8 +62,6 @@ rule patterns_sentences:
         "../../envs/mine.yaml"
     resources:
         mem_mb=8000,
-    params:
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/patterns_sentences.py"
 
@@ -93,7 +89,6 @@ rule patterns_range:
         runtime=240,
     params:
         patterns=config.get("patterns", {}),
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/patterns_range.py"
 
@@ -132,8 +127,6 @@ rule patterns_merge:
         "results/{run}/logs/patterns/merge_layer{layer}.log",
     conda:
         "../../envs/mine.yaml"
-    params:
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/patterns_merge.py"
 

@@ -38,7 +38,6 @@ rule relations_layer:
         mem_mb=4000,
     params:
         relations=RELATIONS.layer_config(),
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/relations_layer.py"
 

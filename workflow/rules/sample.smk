@@ -12,6 +12,5 @@ rule sample_sentences:
         "../../envs/corpus.yaml"
     params:
         sample=config["sample"],
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/sample_sentences.py"

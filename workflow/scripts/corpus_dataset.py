@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.corpus import merge_parts
 
 merge_parts(
@@ -8,5 +9,5 @@ merge_parts(
     dataset=snakemake.params.dataset,
     corpus=snakemake.params.corpus,
     out=snakemake.output[0],
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.corpus import build_part
 
 build_part(
@@ -10,5 +11,5 @@ build_part(
     corpus=snakemake.params.corpus,
     part=int(snakemake.wildcards.part),
     out=snakemake.output[0],
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )

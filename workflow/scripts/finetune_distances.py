@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.finetune import write_distances
 
 write_distances(
@@ -10,5 +11,5 @@ write_distances(
     layers=snakemake.params.layers,
     out=snakemake.output.distances,
     sentences_out=snakemake.output.sentences,
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.finetune import eval_sentences
 
 eval_sentences(
@@ -8,5 +9,5 @@ eval_sentences(
     out_of_domain_corpus=snakemake.input.out_of_domain,
     finetune=snakemake.params.finetune,
     out=snakemake.output[0],
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.finetune import neuron_changes
 
 neuron_changes(
@@ -14,7 +15,7 @@ neuron_changes(
     finetune=snakemake.params.finetune,
     dataset_codes=snakemake.params.dataset_codes,
     out=snakemake.output[0],
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
     topk_before=list(snakemake.input.topk_before),
     topk_after=list(snakemake.input.topk_after),
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.parse import parse_shard
 
 parse_shard(
@@ -11,7 +12,7 @@ parse_shard(
     parse=snakemake.params.parse,
     gpu=snakemake.params.gpu,
     out=snakemake.output[0],
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
     dataset=snakemake.wildcards.dataset,
     cache_root=snakemake.params.cache_root,
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.patterns import RANGE_OUTPUTS, profile_range
 
 profile_range(
@@ -11,5 +12,5 @@ profile_range(
     end=int(snakemake.wildcards.end),
     settings=snakemake.params.patterns,
     outputs={kind: snakemake.output[kind] for kind in RANGE_OUTPUTS},
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.patterns import gather_sentences
 
 gather_sentences(
@@ -9,5 +10,5 @@ gather_sentences(
     corpus_files=list(snakemake.input.corpus),
     sample=snakemake.input.sample,
     out=snakemake.output[0],
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.relations import relations_layer
 
 relations_layer(
@@ -14,5 +15,5 @@ relations_layer(
     clusters_out=snakemake.output.clusters,
     tsne_out=snakemake.output.tsne,
     overlap_out=snakemake.output.overlap,
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )

@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.finetune import write_table3
 
 write_table3(
@@ -12,6 +13,6 @@ write_table3(
     csv_out=snakemake.output.csv,
     finetune=snakemake.params.finetune,
     model=snakemake.params.model,
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
     sentence_distances=snakemake.input.sentence_distances,
 )
