@@ -25,6 +25,7 @@ include: "workflow/rules/parse.smk"
 include: "workflow/rules/patterns.smk"
 include: "workflow/rules/relations.smk"
 include: "workflow/rules/finetune.smk"
+include: "workflow/rules/browser.smk"
 include: "workflow/rules/report.smk"
 
 

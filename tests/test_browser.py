@@ -249,7 +249,7 @@ def make_synthetic_run(root: Path) -> dict[str, object]:
                         "summary": summary,
                         "status": "ok",
                         "n_top": K,
-                        "dominant_domain": "twitter",
+                        "dominant_domain": "book" if neuron == 1 else "twitter",
                         "dominant_domain_share": 0.625,
                         "dominant_domain_corpus_share": 0.55,
                     }
@@ -684,9 +684,9 @@ def _snakefile_with_browser(tmp_path: Path) -> Path:
     return path
 
 
-def test_paper_and_browser_targets_dry_run(tmp_path):
-    """`snakemake -n paper browser` on the test config plans the browser from the rules the Snakefile has (a dry
-    run reads only the model's config.json, for its dimensions)."""
+def _dry_run(tmp_path: Path, drop: tuple[str, ...] = ()) -> str:
+    """`snakemake -n paper browser` on the test config without the config blocks in `drop`; its output (a dry run
+    reads only the model's config.json, for its dimensions)."""
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps({"model_type": "bert", "num_hidden_layers": 2, "hidden_size": 32,
@@ -695,6 +695,8 @@ def test_paper_and_browser_targets_dry_run(tmp_path):
     config["model"]["path"] = str(model)
     for block in config["datasets"].values():
         block["path"] = str(REPO / block["path"])
+    for name in drop:
+        config.pop(name, None)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "-s", str(_snakefile_with_browser(tmp_path)), "-d", str(tmp_path),
@@ -703,12 +705,29 @@ def test_paper_and_browser_targets_dry_run(tmp_path):
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
+    return output
+
+
+def _browser_input(output: str) -> list[str]:
+    return re.search(r"rule build_browser:\n\s+input: (.*)\n", output).group(1).split(", ")
+
+
+def test_paper_and_browser_targets_dry_run(tmp_path):
+    """The browser's inputs are the files of every stage the Snakefile plans; `paper` plans the tables' rules."""
+    output = _dry_run(tmp_path)
     assert re.search(r"\bbuild_browser\b", output) and re.search(r"\bmerge_topk\b", output), output
-    assert re.search(r"\bcorpus_stats\b", output), output  # table 1, which the current Snakefile can make
-    browser_input = re.search(r"rule build_browser:\n\s+input: (.*)\n", output).group(1).split(", ")
+    assert re.search(r"\bcorpus_stats\b", output), output  # table 1, which every Snakefile can make
+    browser_input = _browser_input(output)
     assert "results/test/topk/base/layer1.parquet" in browser_input
     assert "results/test/sample/base/max/layer2.npy" in browser_input  # the pooling of the top K
     for rule, path in (("patterns_merge", "profiles/metadata/layer1.parquet"), ("relations_layer",
                        "relations/layer2/tsne.parquet"), ("finetune_neurons", "finetune/neurons.parquet")):  # fmt: skip
         planned = re.search(rf"\brule {rule}:", output) is not None
         assert (f"results/test/{path}" in browser_input) == planned, (rule, browser_input)
+
+
+def test_without_finetuning_neither_the_browser_nor_the_paper_asks_for_it(tmp_path):
+    """Fine-tuning off (no `finetune:` block) keeps its rules defined; the targets must not ask for their files."""
+    output = _dry_run(tmp_path, drop=("finetune",))
+    assert not re.search(r"\brule (finetune_\w+|table3):", output), output
+    assert not any("finetune" in path for path in _browser_input(output))

@@ -317,6 +317,11 @@ def test_empty_neuron_bad_names_and_cross_links(site, browser):
     browser.open((site / "index.html").as_uri() + "#pattern=going%20be&layer=2")
     rows = browser.evaluate("Array.from(document.querySelectorAll('#neurons tbody tr')).map(r => r.dataset.neuron)")
     assert rows == [f"L2.{n}" for n in range(6) if n != EMPTY_NEURON]
+    shown = "Array.from(document.querySelectorAll('#neurons tbody tr')).map(r => r.dataset.neuron)"
+    for domain, want in (("twitter", ["L2.0", "L2.2", "L2.3", "L2.4"]), ("book", ["L2.1"])):  # L2.5: no domain
+        select = f"const s = document.querySelector('#domain'); s.value = '{domain}';"
+        browser.evaluate(f"(() => {{ {select} s.dispatchEvent(new Event('change')); }})()")
+        assert browser.evaluate(shown) == want and f"domain={domain}" in browser.evaluate("location.hash")
     assert browser.problems() == []
 
 

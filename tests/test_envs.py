@@ -288,9 +288,8 @@ def test_env_parses_and_pins_every_dependency(path):
     assert not env.problems, f"{path.relative_to(REPO)}: " + "; ".join(env.problems)
     assert "nodefaults" in env.channels, f"{path.relative_to(REPO)}: add `nodefaults` to channels"
     assert "defaults" not in env.channels, f"{path.relative_to(REPO)}: drop the `defaults` channel"
-    assert re.fullmatch(r"\d+\.\d+\.\d+", env.conda.get("python", "")), (
-        f"{path.relative_to(REPO)}: pin python to a patch release (python=3.11.7; conda reads python=3.11 as 3.11.*)"
-    )
+    python_hint = "pin python to a patch release (python=3.11.7; conda reads python=3.11 as 3.11.*)"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", env.conda.get("python", "")), f"{path.relative_to(REPO)}: {python_hint}"
     if env.pip:
         assert "pip" in env.conda, f"{path.relative_to(REPO)}: a `pip:` section needs pip pinned among the conda deps"
     own = {PACKAGE, "snakemake"} & (set(env.conda) | set(env.pip))
@@ -306,9 +305,8 @@ def test_env_pins_match_the_tested_virtualenv(path):
         for name, version in {**env.conda, **env.pip}.items()
         if lock_name(name) in locked and locked[lock_name(name)] != version
     }
-    assert not differing, (
-        f"{path.relative_to(REPO)}: pins differ from the virtualenv the tests run in (env, locked): {differing}"
-    )
+    where = path.relative_to(REPO)
+    assert not differing, f"{where}: pins differ from the virtualenv the tests run in (env, locked): {differing}"
 
 
 def test_every_acting_rule_has_a_conda_env():
@@ -408,8 +406,9 @@ def test_env_parser_rejects_unpinned_dependencies(tmp_path):
 
 
 def test_rule_parser_reads_directives(tmp_path):
-    path = write(tmp_path / "rules" / "x.smk", 'rule a:\n    output:\n        "x",\n    conda:\n        "../envs/a.yaml"\n'
-                 '    script:\n        "../scripts/a.py"\n\n\nrule all:\n    input:\n        "x",\n')  # fmt: skip
+    text = ('rule a:\n    output:\n        "x",\n    conda:\n        "../envs/a.yaml"\n    script:\n'
+            '        "../scripts/a.py"\n\n\nrule all:\n    input:\n        "x",\n')  # fmt: skip
+    path = write(tmp_path / "rules" / "x.smk", text)
     rules = parse_rules(path)
     assert [rule.name for rule in rules] == ["a", "all"]
     assert rules[0].path_of("conda") == (tmp_path / "envs" / "a.yaml").resolve()

@@ -27,9 +27,12 @@ wait_for() {  # wait_for NAME COMMAND: poll COMMAND every 0.5 s for up to 60 s
   for _ in $(seq 1 120); do eval "$2" >/dev/null 2>&1 && return 0; sleep 0.5; done
   echo "slurm-single-node: timeout waiting for $1; see $LOG/" >&2; exit 1
 }
-stop() { for p in "$@"; do [ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done; }
-wait_gone() { for p in "$@"; do [ -s "$p" ] || continue; local pid; pid=$(cat "$p")
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done; rm -f "$p"; done; }
+pid_of() { cat "$1" 2>/dev/null || true; }  # a daemon may remove its pid file while we look
+stop() { for p in "$@"; do local pid; pid=$(pid_of "$p"); [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done; }
+wait_gone() {  # wait up to 10 s for each daemon to exit
+  for p in "$@"; do local pid; pid=$(pid_of "$p"); [ -n "$pid" ] || continue
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done; rm -f "$p"; done
+}
 
 fake_gpu_files() {  # GPUS character devices that exist on any Linux machine
   local devices=(/dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty)
@@ -85,7 +88,8 @@ status() {  # up, with this configuration, and the node usable
 }
 
 down() {
-  stop $RUN/slurmd.pid $RUN/slurmctld.pid $RUN/slurmdbd.pid; wait_gone $RUN/slurmd.pid $RUN/slurmctld.pid $RUN/slurmdbd.pid
+  local daemons="$RUN/slurmd.pid $RUN/slurmctld.pid $RUN/slurmdbd.pid"
+  stop $daemons; wait_gone $daemons
   if [ -s /run/mysqld/mariadb-ci.pid ]; then mysql -e 'DROP DATABASE IF EXISTS slurm_acct_db' || true; fi
   stop /run/mysqld/mariadb-ci.pid /run/munge/munged.pid; wait_gone /run/mysqld/mariadb-ci.pid /run/munge/munged.pid
   rm -rf $SPOOL $RUN $LOG $CONF /etc/slurm/slurmdbd.conf /etc/slurm/gres.conf
@@ -96,7 +100,9 @@ install_packages() {  # apt only when something is missing (then `apt-get update
   [ "$ACCT" = 1 ] && pk="$pk slurmdbd mariadb-server"
   for p in $pk; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"; done
   [ -z "$missing" ] && return 0
-  command -v apt-get >/dev/null || { echo "slurm-single-node: needs apt-get (Debian/Ubuntu) to install$missing" >&2; exit 1; }
+  if ! command -v apt-get >/dev/null; then
+    echo "slurm-single-node: needs apt-get (Debian/Ubuntu) to install$missing" >&2; exit 1
+  fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }

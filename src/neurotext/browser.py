@@ -33,12 +33,14 @@ Inputs, every one optional except the top K and the corpus (`BrowserInputs`; the
   dominant domain), ``profiles/metadata/layer{L}.parquet`` (per field and value: share in the top K and in the
   corpus).
 * ``relations/layer{L}/clusters_k{k}.parquet``, ``tsne.parquet``, ``overlap.parquet``.
-* ``finetune/neurons.parquet``: one row per (layer, neuron); every other numeric column is shown.
+* ``finetune/neurons.parquet`` (`finetune.NEURONS_SCHEMA`): one row per (layer, neuron); the `FINETUNE_FIELDS` it
+  has are shown (the first, ``mean_abs_change``, also in the index).
 * ``provenance.json``.
 
-Sizes: token activations are quantized per neuron to integers -127..127 of the neuron's largest absolute token
-activation (the page shows ``q * scale / 127``, i.e. within 0.4% of that maximum); other floats keep 4 significant
-digits. Same inputs and settings give the same bytes (no clock, no set order).
+Sizes: a token is three small integers (`ShownSentence.tokens`: its start as a gap after the previous token, its
+length, its activation quantized per neuron to -127..127 of the neuron's largest absolute token activation, so the
+page shows ``q * scale / 127``, within 0.4% of that maximum); other floats keep 4 significant digits
+(`round_significant`). Same inputs and settings give the same bytes (no clock, no set order).
 """
 
 from __future__ import annotations

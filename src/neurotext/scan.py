@@ -52,6 +52,10 @@ POOLED_TOKEN_INDEX = {"cls": 0, "mean": -1}
 #: `layer{L}_token_index` int16/int32 [n_neurons, K'] (token of the max, an index into the shard's input_ids;
 #: 0 for cls pooling, -1 for mean). Counts (int64, shape [1]): `n_sentences`, `n_truncated`, `k` (the configured K),
 #: `n_layers`. K' = min(k, n_sentences).
+#: With histogram edges (`records/{model}/histogram_edges.npz`, issue 5), per layer also: `layer{L}_hist` int64
+#: [n_neurons, bins + 2] (column 0: values < edges[0] or NaN; column j: [edges[j-1], edges[j]); last: >= edges[bins]),
+#: `layer{L}_hist_edges` float32 [n_neurons, bins + 1] (the edges used), `layer{L}_hist_min` / `_hist_max` float32
+#: [n_neurons] (NaN ignored; +inf / -inf for an empty shard). Counts add exactly across shards.
 ACTS_FIELDS = ("n_sentences", "n_truncated", "k", "n_layers")
 
 
@@ -66,6 +70,7 @@ class ScanResult:
 
     layers: list[TopKResult]
     n_sentences: int
+    histograms: list[LayerHistogram] | None = None  # per layer, when histogram edges were given
 
 
 def scan_tokens(
@@ -76,10 +81,13 @@ def scan_tokens(
     scan: ScanSettings,
     description: str = "scan",
     topk_strategy: str = "auto",
+    histogram_edges: Sequence[np.ndarray] | None = None,
 ) -> ScanResult:
     """Run `encoder` over `tokens` (sentence ids uint32 [n]) in the batch plan and keep each neuron's top K.
 
     topk_strategy: 'auto' (thresholds on the CPU, `torch.topk` on a GPU), 'threshold' or 'topk'.
+    histogram_edges: per layer float32 [n_neurons, bins + 1] edges; each neuron's pooled activations are counted
+    into them (`HistogramAccumulator`, on the encoder's device).
     """
     n = len(tokens)
     max_tokens = int(tokens.lengths.max(initial=0))
@@ -89,6 +97,9 @@ def scan_tokens(
         TopK(encoder.n_neurons, scan.k, payload_dtype, device=encoder.device, strategy=topk_strategy)
         for _ in range(encoder.n_layers)
     ]
+    histograms = (
+        [HistogramAccumulator(edges, encoder.device) for edges in histogram_edges] if histogram_edges else None
+    )
     batches = plan_batches(tokens.lengths, sentence_ids, scan.token_budget)
     log.info(
         "%s: %d sentences, %d tokens, %d batches (token budget %d), %d layers x %d neurons, K = %d",
@@ -113,14 +124,23 @@ def scan_tokens(
             else:
                 payload = torch.full_like(keys, POOLED_TOKEN_INDEX[model.pooling], dtype=payload_torch)
             accumulator.add(keys, payload)
-    results = [accumulator.result() for accumulator in accumulators]
+        for histogram, layer in zip(histograms or (), pooled[model.pooling], strict=False):
+            histogram.add(layer.values)
+    results = []
+    while accumulators:  # free each layer's buffers as soon as its result is out (K = 10,000: ~100 MB a layer)
+        results.append(accumulators.pop(0).result())
     elapsed = time.perf_counter() - started
     log.info("%s: %d sentences in %.1f s, %.1f sentences/s", description, n, elapsed, n / elapsed if elapsed else 0.0)
-    return ScanResult(results, n)
+    return ScanResult(results, n, [h.result() for h in histograms] if histograms else None)
 
 
-def scan_shard(shard: str, model_dir: str, model: dict, scan: dict, out: str) -> None:
+def scan_shard(
+    shard: str, model_dir: str, model: dict, scan: dict, out: str, histogram_edges: str | None = None
+) -> None:
     """Scan one token shard (`shards/{dataset}/{shard}.parquet`) and write its acts npz to `out`.
+
+    `histogram_edges`: an npz of per-layer edges (`read_histogram_edges`); when given, each neuron's histogram is
+    counted too.
 
     `model` is the config's `model:` block (site, pooling, exclude_special, max_length), `scan` its `scan:` block
     (k, token_budget, device, dtype, threads). The npz holds the arrays described in `ACTS_FIELDS`; same shard and
@@ -136,7 +156,13 @@ def scan_shard(shard: str, model_dir: str, model: dict, scan: dict, out: str) ->
         dtype=scan_settings.dtype,
         threads=scan_settings.threads,
     )
-    result = scan_tokens(encoder, data.sentence_ids, data.tokens, model_settings, scan_settings, Path(shard).name)
+    edges = (
+        read_histogram_edges(histogram_edges, encoder.n_layers, encoder.n_neurons) if histogram_edges else None
+    )
+    result = scan_tokens(
+        encoder, data.sentence_ids, data.tokens, model_settings, scan_settings, Path(shard).name,
+        histogram_edges=edges,
+    )  # fmt: skip
     arrays: dict[str, np.ndarray] = {
         "n_sentences": np.array([result.n_sentences], dtype=np.int64),
         "n_truncated": np.array([data.n_truncated], dtype=np.int64),
@@ -146,6 +172,11 @@ def scan_shard(shard: str, model_dir: str, model: dict, scan: dict, out: str) ->
     for index, layer in enumerate(result.layers, start=1):
         arrays[f"layer{index}_keys"] = layer.keys
         arrays[f"layer{index}_token_index"] = layer.payload
+    for index, histogram in enumerate(result.histograms or (), start=1):
+        arrays[f"layer{index}_hist"] = histogram.counts
+        arrays[f"layer{index}_hist_edges"] = histogram.edges
+        arrays[f"layer{index}_hist_min"] = histogram.minimum
+        arrays[f"layer{index}_hist_max"] = histogram.maximum
     log.info("%s: %d truncated sentences", shard, data.n_truncated)
     save_npz(out, arrays)
 
@@ -345,3 +376,77 @@ def describe_acts(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The scalar fields of an acts npz (`ACTS_FIELDS`) as ints, for logs and tests."""
     with np.load(path, allow_pickle=False) as archive:
         return {name: int(archive[name][0]) for name in ACTS_FIELDS}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Histograms (issue 5): each neuron's pooled activations counted into fixed edges, exact to merge across shards
+
+
+@dataclass
+class LayerHistogram:
+    """One layer's histograms: counts int64 [n_neurons, bins + 2] (underflow, bins, overflow), the edges float32
+    [n_neurons, bins + 1], minimum / maximum float32 [n_neurons] (NaN ignored)."""
+
+    counts: np.ndarray
+    edges: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
+
+
+class HistogramAccumulator:
+    """Counts each neuron's values into its own fixed edges on `device`. A value x falls in column
+    searchsorted(edges, x, right=True): 0 below edges[0] (NaN too), j for [edges[j-1], edges[j]), bins + 1 at or
+    above edges[bins]. Integer counts, so any batch order, shard split or device gives the same counts for the
+    same values."""
+
+    def __init__(self, edges: np.ndarray, device: torch.device) -> None:
+        edges = np.ascontiguousarray(edges, dtype=np.float32)
+        self.edges_host = edges
+        self.edges = torch.from_numpy(edges).to(device)
+        n_neurons, n_edges = edges.shape
+        self.width = n_edges + 1
+        self.counts = torch.zeros(n_neurons * self.width, dtype=torch.int64, device=device)
+        self.row_offsets = torch.arange(n_neurons, device=device)[:, None] * self.width
+        self.minimum = torch.full((n_neurons,), float("inf"), dtype=torch.float32, device=device)
+        self.maximum = torch.full((n_neurons,), float("-inf"), dtype=torch.float32, device=device)
+
+    def add(self, values: torch.Tensor) -> None:
+        """Count a batch of pooled values float [B, n_neurons]."""
+        x = values.float().T.contiguous()
+        nan = torch.isnan(x)
+        column = torch.searchsorted(self.edges, torch.where(nan, float("-inf"), x), right=True)
+        self.counts += torch.bincount((column + self.row_offsets).reshape(-1), minlength=self.counts.numel())
+        self.minimum = torch.minimum(self.minimum, torch.where(nan, float("inf"), x).amin(dim=1))
+        self.maximum = torch.maximum(self.maximum, torch.where(nan, float("-inf"), x).amax(dim=1))
+
+    def result(self) -> LayerHistogram:
+        return LayerHistogram(
+            counts=self.counts.reshape(-1, self.width).cpu().numpy(),
+            edges=self.edges_host,
+            minimum=self.minimum.cpu().numpy(),
+            maximum=self.maximum.cpu().numpy(),
+        )
+
+
+def read_histogram_edges(path: str | os.PathLike[str], n_layers: int, n_neurons: int) -> list[np.ndarray]:
+    """Per layer 1..n_layers the edges `layer{L}` float32 [n_neurons, bins + 1] (strictly increasing rows) of a
+    `records/{model}/histogram_edges.npz`; errors name the file."""
+    edges: list[np.ndarray] = []
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            for layer in range(1, n_layers + 1):
+                if f"layer{layer}" not in archive.files:
+                    raise ValueError(f"{path}: no edges for layer {layer}; rerun records_histogram_edges")
+                edges.append(np.ascontiguousarray(archive[f"layer{layer}"], dtype=np.float32))
+    except (OSError, EOFError) as error:
+        raise ValueError(
+            f"{path}: not a readable histogram edges file ({error}); rerun records_histogram_edges"
+        ) from error
+    for layer, array in enumerate(edges, start=1):
+        increasing = array.ndim == 2 and array.shape[1] >= 2 and bool((np.diff(array, axis=1) > 0).all())
+        if not increasing or array.shape[0] != n_neurons:
+            raise ValueError(
+                f"{path}: layer {layer} edges of shape {array.shape} are not [{n_neurons}, bins + 1] strictly "
+                "increasing rows; rerun records_histogram_edges for this model and site"
+            )
+    return edges

@@ -9,8 +9,13 @@ from neurotext.browser import (  # noqa: E402
 
 # The browser block is checked when the DAG is built.
 BROWSER = BrowserSettings.from_config(config.get("browser"))
-PRODUCIBLE = lambda path: os.path.exists(path) or any(
-    r.is_producer(path) for r in workflow.rules
+# A stage the config switches off keeps its rules (fine-tuning without a `finetune:` block): its files are left out.
+# Both are read when the DAG is built, so the include order of the rule files does not matter.
+STAGE_OFF = lambda path: globals().get("FINETUNE", True) is None and any(
+    part in path for part in ("finetune/", "tables/table3.")
+)
+PRODUCIBLE = lambda path: not STAGE_OFF(path) and (
+    os.path.exists(path) or any(r.is_producer(path) for r in workflow.rules)
 )
 
 
@@ -46,7 +51,6 @@ rule build_browser:
         mem_mb=4000,
     params:
         browser=config.get("browser", {}),
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/browser.py"
 
