@@ -111,11 +111,13 @@ class Pipeline:
         self.sample = root / "sample" / "sentences.parquet"
         draw_sample([str(self.corpus)], sample, str(self.sample))
         poolings = sorted({model["pooling"], "cls"})
-        self.sample_acts = {(p, L): root / "sample" / p / f"layer{L}.npy" for p in poolings for L in layers}
-        sample_activations(str(self.sample), str(model_dir), model, scan, poolings, [str(p) for p in self.sample_acts.values()])  # fmt: skip
+        every_layer = (1, 2)  # the scan counts histograms of every layer, so the edges cover them all
+        self.sample_acts = {(p, L): root / "sample" / p / f"layer{L}.npy" for p in poolings for L in every_layer}
+        outputs = [str(p) for p in self.sample_acts.values()]
+        sample_activations(str(self.sample), str(model_dir), model, scan, poolings, outputs)
         self.edges = root / "records" / "histogram_edges.npz"
         write_histogram_edges(
-            [str(self.sample_acts[(model["pooling"], L)]) for L in layers], records["histogram"], str(self.edges)
+            [str(self.sample_acts[(model["pooling"], L)]) for L in every_layer], records["histogram"], str(self.edges)
         )
         self.shards, self.acts = [], []
         for shard in range(n_shards):
@@ -132,12 +134,16 @@ class Pipeline:
             self.hist[layer] = root / "records" / f"hist_layer{layer}.parquet"
             merge_histograms(self.acts, layer, str(self.hist[layer]), "cafe")
             self.records_out[layer] = root / "records" / f"layer{layer}.parquet"
-            self.build(layer, self.records_out[layer])
+        self.layers = layers
+        self.build(self.records_out)
 
-    def build(self, layer: int, out: Path) -> None:
+    def build(self, outputs: dict[int, Path]) -> None:
+        """Records of every layer in one call (one re-run of the wanted sentences)."""
         build_records(
-            str(self.topk[layer]), str(self.sample), str(self.sample_acts[(self.model["pooling"], layer)]),
-            [str(self.corpus)], str(self.model_dir), self.model, SCAN, self.records, layer, str(out), "cafe",
+            [str(self.topk[layer]) for layer in self.layers], str(self.sample),
+            [str(self.sample_acts[(self.model["pooling"], layer)]) for layer in self.layers], [str(self.corpus)],
+            str(self.model_dir), self.model, SCAN, self.records, list(self.layers),
+            [str(outputs[layer]) for layer in self.layers], "cafe",
         )  # fmt: skip
 
 
@@ -215,18 +221,20 @@ def test_quantile_samples_lie_in_their_bands_and_are_the_lowest_priorities(run):
                 chosen = sorted(members, key=lambda i: (priority[i], sample_ids[i]))[: settings.per_band]
                 assert picked.sentence_id.tolist() == [int(sample_ids[i]) for i in chosen]
                 assert picked["rank"].tolist() == list(range(len(chosen)))
-                for sentence, q, activation in zip(picked.sentence_id, picked["quantile"], picked.activation, strict=True):
+                rows = zip(picked.sentence_id, picked["quantile"], picked.activation, strict=True)
+                for sentence, q, activation in rows:
                     a = v[row_of[sentence]]
                     below, at_most = int((v < a).sum()), int((v <= a).sum())
                     assert below < starts[b + 1] and at_most > starts[b]  # its value's ranks meet the band
-                    assert starts[b] <= q * n - 0.5 < starts[b + 1]
+                    assert starts[b] <= round(q * n - 0.5) < starts[b + 1]
                     assert abs(activation - a) <= TOL  # the recomputed pooled value is the sample's
 
 
 def test_records_are_deterministic(run, tmp_path):
-    again = tmp_path / "layer2.parquet"
-    run.build(2, again)
-    assert digest(again) == digest(run.records_out[2])
+    again = {layer: tmp_path / f"layer{layer}.parquet" for layer in (1, 2)}
+    run.build(again)
+    for layer in (1, 2):
+        assert digest(again[layer]) == digest(run.records_out[layer])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -369,7 +377,7 @@ def test_sites_and_poolings_end_to_end(tmp_path, scan_sentences, tiny_model_dir,
     records = {**RECORDS, "top_n": 2, "per_band": 1}
     pipe = Pipeline(tmp_path, scan_sentences[100:160], tiny_model_dir, write_corpus, model=model, records=records,
                     sample={"size": 30, "seed": 3}, n_shards=2, layers=(2,))  # fmt: skip
-    assert sorted(p for p, _ in pipe.sample_acts) == sorted({pooling, "cls"})
+    assert {p for p, _ in pipe.sample_acts} == {pooling, "cls"}
     check_rows_against_oracle(pipe, oracle, 2, site, pooling)
     table = pq.read_table(pipe.records_out[2])
     n_neurons = 64 if site == "ffn" else 32
@@ -438,9 +446,16 @@ def test_constant_neuron_special_only_sentences_and_normalized_characters(tmp_pa
     # Offsets point into the original text: each token's span, normalized, is the token (or an [UNK] span).
     tokenizer = oracle.tokenizer
     row = table[(table.neuron == 0) & (table.sentence_id == pipe.ids[0]) & (table.kind == "top")].iloc[0]
-    pieces = [strip_accents_lower(ODD_TEXTS[0][s:e]) for s, e in zip(row.token_char_start, row.token_char_end, strict=True)]
-    tokens = [t.removeprefix("##") for t in tokenizer.tokenize(ODD_TEXTS[0])]
-    assert pieces == tokens
+    spans = zip(row.token_char_start, row.token_char_end, strict=True)
+    pieces = [strip_accents_lower(ODD_TEXTS[0][s:e]) for s, e in spans]
+    encoded = tokenizer(ODD_TEXTS[0], truncation=True, max_length=MAX_LENGTH)
+    tokens = [t.removeprefix("##") for t in encoded.tokens() if t not in ("[CLS]", "[SEP]")]
+    assert pieces == tokens and row.truncated == (len(tokenizer.tokenize(ODD_TEXTS[0])) > MAX_LENGTH - 2)
+    for index in (1, 6):  # emoji (a skin-tone modifier, astral characters) and CJK become [UNK] spans
+        text = ODD_TEXTS[index]
+        row = table[(table.neuron == 0) & (table.sentence_id == pipe.ids[index]) & (table.kind == "top")].iloc[0]
+        spans = [text[s:e] for s, e in zip(row.token_char_start, row.token_char_end, strict=True)]
+        assert "".join(spans) == "".join(text.split()) and not row.truncated  # every character, in order, once
     # The constant neuron: activation 0.75 everywhere; histogram all in one bin; bands of ties still valid.
     constant = table[table.neuron == 3]
     assert np.allclose(constant.activation, 0.75) and len(constant[constant.kind == "quantile"]) == 6
@@ -482,7 +497,7 @@ def test_missing_sentence_texts_are_an_error_naming_the_files(run, tmp_path, wri
     other = write_corpus(tmp_path / "other.parquet", ["Just one sentence here."], dataset_code=2)
     with pytest.raises(ValueError, match=r"in none of the corpus files.*other\.parquet"):
         build_records(
-            str(run.topk[1]), str(run.sample), str(run.sample_acts[("max", 1)]), [str(other)], str(run.model_dir),
-            MODEL, SCAN, RECORDS, 1, str(tmp_path / "r.parquet"), "",
+            [str(run.topk[1])], str(run.sample), [str(run.sample_acts[("max", 1)])], [str(other)],
+            str(run.model_dir), MODEL, SCAN, RECORDS, [1], [str(tmp_path / "r.parquet")], "",
         )  # fmt: skip
     assert not (tmp_path / "r.parquet").exists()

@@ -43,7 +43,7 @@ import os
 import re
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -525,23 +525,33 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 class _StopForward(Exception):
-    """Raised by the hook after the wanted layer: the layers above it are never run."""
+    """Raised by the hook of the deepest wanted layer: the layers above it are never run."""
 
 
-def site_activations(
-    encoder: Encoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int
-) -> torch.Tensor:
-    """The site activations of layer `layer` (1-based) for one padded batch: float32 [B, T, H] on the encoder's
-    device. The forward pass stops after that layer."""
-    if not 1 <= layer <= encoder.n_layers:
-        raise ConfigError(f"layer {layer}: the model has layers 1..{encoder.n_layers}")
-    captured: list[torch.Tensor] = []
+def run_layers(
+    encoder: Encoder,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    layers: Sequence[int],
+    on_layer: Callable[[int, torch.Tensor], None],
+) -> None:
+    """Run one padded batch through `encoder` and call ``on_layer(layer, activations)`` for each of `layers`
+    (1-based) with that layer's site activations, float32 [B, T, H] on the encoder's device. The forward pass stops
+    after the deepest of `layers`, so only one layer's activations are alive at a time."""
+    wanted = sorted(set(layers))
+    if not wanted or wanted[0] < 1 or wanted[-1] > encoder.n_layers:
+        raise ConfigError(f"layers {wanted}: the model has layers 1..{encoder.n_layers}")
+    deepest = wanted[-1]
 
-    def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
-        captured.append((output[0] if isinstance(output, tuple) else output).float())
-        raise _StopForward
+    def make_hook(layer: int) -> Callable[..., None]:
+        def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
+            on_layer(layer, (output[0] if isinstance(output, tuple) else output).float())
+            if layer == deepest:
+                raise _StopForward
 
-    handle = encoder.site_modules[layer - 1].register_forward_hook(hook)
+        return hook
+
+    handles = [encoder.site_modules[layer - 1].register_forward_hook(make_hook(layer)) for layer in wanted]
     autocast = (
         torch.autocast(device_type=encoder.device.type, dtype=encoder.autocast_dtype)
         if encoder.autocast_dtype is not None
@@ -553,14 +563,14 @@ def site_activations(
     except _StopForward:
         pass
     finally:
-        handle.remove()
-    return captured[0]
+        for handle in handles:
+            handle.remove()
 
 
 @dataclass
 class TokenRecords:
-    """Recomputed values of R requests: activation float32 [R] (pooled); offsets int64 [R + 1] into the flat
-    char_start / char_end int32 and values float32 arrays (one entry per text token of the request's sentence)."""
+    """Recomputed values of R requests of one layer: activation float32 [R] (pooled); offsets int64 [R + 1] into
+    the flat char_start / char_end int32 and values float32 arrays (one entry per text token of the sentence)."""
 
     activation: np.ndarray
     offsets: np.ndarray
@@ -569,49 +579,84 @@ class TokenRecords:
     values: np.ndarray
 
 
+def depth_batches(
+    tokens: Tokens, sentence_ids: np.ndarray, depth: np.ndarray, token_budget: int
+) -> list[tuple[int, np.ndarray]]:
+    """Batches of (depth, row indices): the sentences grouped by the deepest layer any request needs (`depth` int
+    [n]), shallow groups first, each group in the scan's batch plan (length, then id, within `token_budget`)."""
+    batches: list[tuple[int, np.ndarray]] = []
+    for layer in np.unique(depth).tolist():
+        rows = np.flatnonzero(depth == layer)
+        plan = plan_batches(tokens.lengths[rows], sentence_ids[rows], token_budget)
+        batches.extend((int(layer), rows[batch]) for batch in plan)
+    return batches
+
+
 def record_tokens(
     encoder: Encoder,
     tokens: Tokens,
     sentence_ids: np.ndarray,
-    requests: Requests,
-    layer: int,
+    requests: Mapping[int, Requests],
     model: ModelSettings,
     token_budget: int,
-) -> TokenRecords:
-    """Run `encoder` up to `layer` over the sentences `sentence_ids` (uint32, sorted, unique; `tokens` in the same
-    order) in the scan's batch plan and gather, for each request, the pooled activation and the neuron's activation
-    at every text token of its sentence."""
+) -> dict[int, TokenRecords]:
+    """For each layer's `requests`, the pooled activation and the neuron's activation at every text token of the
+    request's sentence. `sentence_ids` (uint32, sorted, unique; `tokens` in the same order) must hold every
+    requested sentence. Each sentence is run once, up to the deepest layer that requests it."""
     text = text_tokens(tokens)
-    row = np.searchsorted(sentence_ids, requests.sentence_id)
-    n_tokens = np.diff(text.offsets)[row]
-    offsets = np.zeros(len(requests) + 1, dtype=np.int64)
-    np.cumsum(n_tokens, out=offsets[1:])
-    source = _ranges(text.offsets[row], n_tokens)
-    values = np.full(int(offsets[-1]), np.nan, dtype=np.float32)
-    activation = np.full(len(requests), np.nan, dtype=np.float32)
-    batches = plan_batches(tokens.lengths, sentence_ids, token_budget)
-    batch_of_row = np.empty(len(sentence_ids), dtype=np.int64)
-    slot_of_row = np.empty(len(sentence_ids), dtype=np.int64)
-    for index, rows in enumerate(batches):
-        batch_of_row[rows] = index
-        slot_of_row[rows] = np.arange(len(rows))
-    by_batch = np.argsort(batch_of_row[row], kind="stable")
-    bounds = np.searchsorted(batch_of_row[row][by_batch], np.arange(len(batches) + 1))
-    for index in progress(range(len(batches)), desc=f"records layer {layer}", unit="batch"):
-        rows = batches[index]
-        batch = make_batch(tokens, rows, model.exclude_special, encoder.device)
-        acts = site_activations(encoder, batch.input_ids, batch.attention_mask, layer)
-        pooled = pool_activations(acts, batch.pool_mask, model.pooling).values.cpu().numpy()
-        acts_np = acts.cpu().numpy()
-        wanted = by_batch[bounds[index] : bounds[index + 1]]
-        slot = slot_of_row[row[wanted]]
-        neuron = requests.neuron[wanted]
-        activation[wanted] = pooled[slot, neuron]
-        counts = n_tokens[wanted]
-        src = _ranges(text.offsets[row[wanted]], counts)
-        dst = _ranges(offsets[wanted], counts)
-        values[dst] = acts_np[np.repeat(slot, counts), text.positions[src], np.repeat(neuron, counts)]
-    return TokenRecords(activation, offsets, text.char_start[source], text.char_end[source], values)
+    n_tokens = np.diff(text.offsets)
+    depth = np.zeros(len(sentence_ids), dtype=np.int64)
+    rows: dict[int, np.ndarray] = {}
+    results: dict[int, TokenRecords] = {}
+    for layer, wanted in requests.items():
+        rows[layer] = np.searchsorted(sentence_ids, wanted.sentence_id)
+        np.maximum.at(depth, rows[layer], layer)
+        counts = n_tokens[rows[layer]]
+        offsets = np.zeros(len(wanted) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        source = _ranges(text.offsets[rows[layer]], counts)
+        results[layer] = TokenRecords(
+            activation=np.full(len(wanted), np.nan, dtype=np.float32),
+            offsets=offsets,
+            char_start=text.char_start[source],
+            char_end=text.char_end[source],
+            values=np.full(int(offsets[-1]), np.nan, dtype=np.float32),
+        )
+    batches = depth_batches(tokens, sentence_ids, depth, token_budget)
+    batch_of_row = np.full(len(sentence_ids), -1, dtype=np.int64)
+    slot_of_row = np.zeros(len(sentence_ids), dtype=np.int64)
+    for index, (_, batch_rows) in enumerate(batches):
+        batch_of_row[batch_rows] = index
+        slot_of_row[batch_rows] = np.arange(len(batch_rows))
+    by_batch = {layer: np.argsort(batch_of_row[rows[layer]], kind="stable") for layer in requests}
+    bounds = {
+        layer: np.searchsorted(batch_of_row[rows[layer]][by_batch[layer]], np.arange(len(batches) + 1))
+        for layer in requests
+    }
+    for index in progress(range(len(batches)), desc="records", unit="batch"):
+        deepest, batch_rows = batches[index]
+        batch = make_batch(tokens, batch_rows, model.exclude_special, encoder.device)
+
+        def gather(
+            layer: int, acts: torch.Tensor, index: int = index, pool_mask: torch.Tensor = batch.pool_mask
+        ) -> None:
+            wanted = by_batch[layer][bounds[layer][index] : bounds[layer][index + 1]]
+            if not wanted.size:
+                return
+            out = results[layer]
+            slot = slot_of_row[rows[layer][wanted]]
+            neuron = requests[layer].neuron[wanted]
+            pooled = pool_activations(acts, pool_mask, model.pooling).values.cpu().numpy()
+            out.activation[wanted] = pooled[slot, neuron]
+            counts = n_tokens[rows[layer][wanted]]
+            src = _ranges(text.offsets[rows[layer][wanted]], counts)
+            dst = _ranges(out.offsets[wanted], counts)
+            acts_np = acts.cpu().numpy()
+            out.values[dst] = acts_np[np.repeat(slot, counts), text.positions[src], np.repeat(neuron, counts)]
+
+        layers = [layer for layer in requests if layer <= deepest]
+        run_layers(encoder, batch.input_ids, batch.attention_mask, layers, gather)
+    return results
 
 
 def records_table(requests: Requests, recorded: TokenRecords, truncated: np.ndarray) -> pa.Table:
@@ -640,63 +685,72 @@ def records_table(requests: Requests, recorded: TokenRecords, truncated: np.ndar
     )
 
 
+def layer_requests(
+    topk: str, sample_ids: np.ndarray, sample_values: np.ndarray, settings: RecordSettings
+) -> tuple[Requests, int, int]:
+    """One layer's requests, sorted: the top `settings.top_n` of `topk` and the quantile samples of the sample's
+    activations `sample_values` [n, H]; also the counts of top and quantile rows."""
+    top = top_requests(topk, settings.top_n)
+    quantile = quantile_requests(sample_values, sample_ids, settings.bands, settings.per_band, settings.seed)
+    n_neurons = sample_values.shape[1]
+    if len(top) and int(top.neuron.max()) >= n_neurons:
+        raise ValueError(f"{topk}: neuron {int(top.neuron.max())}, but the sample activations have {n_neurons} neurons")
+    return Requests.concat([top, quantile]).sorted(), len(top), len(quantile)
+
+
 def build_records(
-    topk: str,
+    topk: Sequence[str],
     sample: str,
-    sample_acts: str,
+    sample_acts: Sequence[str],
     corpus: Sequence[str],
     model_dir: str,
     model: Mapping[str, Any],
     scan: Mapping[str, Any],
     records: Mapping[str, Any] | None,
-    layer: int,
-    out: str,
+    layers: Sequence[int],
+    outputs: Sequence[str],
     config_hash: str = "",
 ) -> None:
-    """Write ``records/{model}/layer{L}.parquet`` for layer `layer`: token-level activations of each neuron over its
-    top ``records.top_n`` sentences (`topk`) and its quantile samples (from `sample` + `sample_acts`, the run's
-    pooling), re-running only those sentences (texts from `corpus`). `model` / `scan` / `records` are the config
-    blocks (device, dtype, threads and token budget come from `scan`). Same inputs and config, same bytes."""
+    """Write ``records/{model}/layer{L}.parquet`` (`outputs[i]`) for each layer L = `layers[i]`: token-level
+    activations of each neuron over its top ``records.top_n`` sentences (`topk[i]`) and its quantile samples (from
+    `sample` + `sample_acts[i]`, the run's pooling). Only the union of these sentences is re-run (texts from
+    `corpus`), each sentence once and only up to the deepest layer that wants it. `model` / `scan` / `records` are
+    the config blocks (device, dtype, threads and token budget from `scan`). Same inputs and config, same bytes."""
+    if not len(topk) == len(sample_acts) == len(layers) == len(outputs):
+        raise ValueError("build_records: topk, sample_acts, layers and outputs must be parallel lists")
     started = time.perf_counter()
     model_settings = ModelSettings.from_config(model)
     scan_settings = ScanSettings.from_config(scan)
     settings = RecordSettings.from_config(records)
-    sample_ids, sample_values = read_sample(sample, sample_acts)
-    n_neurons = sample_values.shape[1]
-    parts = [
-        top_requests(topk, settings.top_n),
-        quantile_requests(sample_values, sample_ids, settings.bands, settings.per_band, settings.seed),
-    ]
-    requests = Requests.concat(parts).sorted()
-    if len(requests) and int(requests.neuron.max()) >= n_neurons:
-        raise ValueError(f"{topk}: neuron {int(requests.neuron.max())} but {sample_acts} has {n_neurons} neurons")
-    sentence_ids = np.unique(requests.sentence_id)
-    log.info(
-        "layer %d: %d top rows (top_n %d) + %d quantile rows (%d bands x %d), %d distinct sentences to re-run",
-        layer, len(parts[0]), settings.top_n, len(parts[1]), settings.bands, settings.per_band, len(sentence_ids),
-    )  # fmt: skip
+    requests: dict[int, Requests] = {}
+    n_neurons = None
+    for layer, topk_path, acts_path in zip(layers, topk, sample_acts, strict=True):
+        sample_ids, sample_values = read_sample(sample, acts_path)
+        n_neurons = sample_values.shape[1]
+        requests[int(layer)], n_top, n_quantile = layer_requests(topk_path, sample_ids, sample_values, settings)
+        log.info("layer %d: %d top rows (top_n %d) + %d quantile rows (%d bands x %d), %d distinct sentences",
+                 layer, n_top, settings.top_n, n_quantile, settings.bands, settings.per_band,
+                 len(np.unique(requests[int(layer)].sentence_id)))  # fmt: skip
+    wanted = [r.sentence_id for r in requests.values()]
+    sentence_ids = np.unique(np.concatenate(wanted)) if wanted else np.empty(0, np.uint32)
     texts = read_texts(corpus, sentence_ids)
     tokens = tokenize(load_tokenizer(model_dir), texts, model_settings.max_length)
     check_offsets(texts, text_tokens(tokens))
-    if len(requests):
-        encoder = Encoder.load(
-            model_dir, site=model_settings.site, device=scan_settings.device, dtype=scan_settings.dtype,
-            threads=scan_settings.threads,
-        )  # fmt: skip
-        if encoder.n_neurons != n_neurons:
-            raise ValueError(
-                f"{sample_acts}: {n_neurons} neurons, but the model's site {model_settings.site!r} has "
-                f"{encoder.n_neurons}; rerun sample_activations with this config"
-            )
-        recorded = record_tokens(
-            encoder, tokens, sentence_ids, requests, layer, model_settings, scan_settings.token_budget
+    log.info("%d distinct sentences (%d tokens) to re-run for %d layers", len(sentence_ids), len(tokens.input_ids),
+             len(requests))  # fmt: skip
+    encoder = Encoder.load(
+        model_dir, site=model_settings.site, device=scan_settings.device, dtype=scan_settings.dtype,
+        threads=scan_settings.threads,
+    )  # fmt: skip
+    if n_neurons is not None and encoder.n_neurons != n_neurons:
+        raise ValueError(
+            f"{sample_acts[0]}: {n_neurons} neurons, but the model's site {model_settings.site!r} has "
+            f"{encoder.n_neurons}; rerun sample_activations with this config"
         )
-    else:
-        recorded = TokenRecords(
-            np.empty(0, np.float32), np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(0, np.int32),
-            np.empty(0, np.float32),
-        )  # fmt: skip
-    truncated = tokens.truncated[np.searchsorted(sentence_ids, requests.sentence_id)]
-    write_parquet(records_table(requests, recorded, truncated), out, config_hash)
-    log.info("layer %d: %d records, %d token activations in %.1f s", layer, len(requests),
-             len(recorded.values), time.perf_counter() - started)  # fmt: skip
+    recorded = record_tokens(encoder, tokens, sentence_ids, requests, model_settings, scan_settings.token_budget)
+    for layer, out in zip(layers, outputs, strict=True):
+        wanted_layer = requests[int(layer)]
+        truncated = tokens.truncated[np.searchsorted(sentence_ids, wanted_layer.sentence_id)]
+        write_parquet(records_table(wanted_layer, recorded[int(layer)], truncated), out, config_hash)
+    log.info("%d layers, %d sentences re-run, %d records in %.1f s", len(requests), len(sentence_ids),
+             sum(len(r) for r in requests.values()), time.perf_counter() - started)  # fmt: skip

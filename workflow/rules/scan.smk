@@ -19,10 +19,19 @@ rule make_shard:
         "../scripts/make_shard.py"
 
 
+def histogram_edges_input(wildcards):
+    """The records stage's histogram edges (each shard counts every neuron's histogram into them) when
+    workflow/rules/records.smk is included, else none."""
+    if "RECORDS_TARGETS" not in globals():
+        return []
+    return [f"results/{wildcards.run}/records/{wildcards.model}/histogram_edges.npz"]
+
+
 rule scan_shard:
     input:
         shard="results/{run}/shards/{dataset}/{shard}.parquet",
         model=lambda wc: [model_dir(wc.model)] if wc.model == "finetuned" else [],
+        histogram_edges=histogram_edges_input,
     output:
         "results/{run}/acts/{model}/{dataset}/{shard}.npz",
     params:

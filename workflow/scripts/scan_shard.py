@@ -9,4 +9,5 @@ scan_shard(
     model=snakemake.params.model,
     scan=snakemake.params.scan,
     out=snakemake.output[0],
+    histogram_edges=next(iter(snakemake.input.get("histogram_edges") or []), None),
 )
