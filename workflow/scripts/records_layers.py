@@ -1,6 +1,7 @@
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
+from neurotext.config import config_hash
 from neurotext.records import build_records
 
 build_records(
@@ -14,5 +15,5 @@ build_records(
     records=snakemake.params.records,
     layers=snakemake.params.layers,
     outputs=list(snakemake.output),
-    config_hash=snakemake.params.config_hash,
+    config_hash=config_hash(snakemake.config),
 )
