@@ -75,3 +75,38 @@ def all_targets():
         f"{OUT}/figures/fig{{n}}.{{ext}}", n=[2, 3, 4], ext=["png", "pdf"]
     )
     return targets
+
+
+# Used by workflow/rules/corpus.smk.
+def corpus_dataset_config(dataset, drop=("shards",)):
+    """The dataset block for corpus rules, without keys that do not change their output (so editing them reruns
+    nothing here)."""
+    return {
+        key: value for key, value in dataset_config(dataset).items() if key not in drop
+    }
+
+
+# Used by workflow/rules/scan.smk.
+def histogram_edges_input(wildcards):
+    """The records stage's histogram edges (each shard counts every neuron's histogram into them) when
+    workflow/rules/records.smk is included, else none."""
+    if "RECORDS_TARGETS" not in globals():
+        return []
+    return [f"results/{wildcards.run}/records/{wildcards.model}/histogram_edges.npz"]
+
+
+# Used by workflow/rules/parse.smk.
+def parse_outputs():
+    """Every parse file of the run (for `rule all`)."""
+    return [f"{OUT}/parses/{d}/{s}.parquet" for d in DATASETS for s in shards_of(d)]
+
+
+# Used by workflow/rules/relations.smk.
+def next_layer_topk(wildcards):
+    """The next layer's top K (for the cross-layer overlap), none for the last layer."""
+    layer = int(wildcards.layer)
+    return (
+        [f"results/{wildcards.run}/topk/base/layer{layer + 1}.parquet"]
+        if layer < LAYERS[-1]
+        else []
+    )

@@ -3,14 +3,6 @@
 PUNKT_KEYS = ("seed", "punkt_train_docs", "punkt_model")
 
 
-def corpus_dataset_config(dataset, drop=("shards",)):
-    """The dataset block for corpus rules, without keys that do not change their output (so editing them reruns
-    nothing here)."""
-    return {
-        key: value for key, value in dataset_config(dataset).items() if key not in drop
-    }
-
-
 rule train_punkt:
     input:
         source=lambda wc: config["datasets"][wc.dataset]["path"],

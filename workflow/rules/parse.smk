@@ -13,11 +13,6 @@ localrules:
     stanza_download,
 
 
-def parse_outputs():
-    """Every parse file of the run (for `rule all`)."""
-    return [f"{OUT}/parses/{d}/{s}.parquet" for d in DATASETS for s in shards_of(d)]
-
-
 rule parse_targets:
     input:
         topk=expand("results/{{run}}/topk/base/layer{layer}.parquet", layer=LAYERS),
@@ -67,7 +62,7 @@ rule stanza_download:
     conda:
         "../../envs/parse.yaml"
     params:
-        stanza_dir=PARSE.stanza_dir,
+        stanza_dir=lambda wildcards, output: os.path.dirname(output[0]),
         lang=PARSE.stanza_lang,
     script:
         "../scripts/parse_stanza_download.py"

@@ -7,16 +7,6 @@ RELATIONS = check_relations_config(
 )
 
 
-def next_layer_topk(wildcards):
-    """The next layer's top K (for the cross-layer overlap), none for the last layer."""
-    layer = int(wildcards.layer)
-    return (
-        [f"results/{wildcards.run}/topk/base/layer{layer + 1}.parquet"]
-        if layer < LAYERS[-1]
-        else []
-    )
-
-
 rule relations_layer:
     input:
         sample=f"results/{{run}}/sample/base/{RELATIONS.pooling}/layer{{layer}}.npy",
