@@ -76,7 +76,7 @@ def file_digests(root: Path, patterns: tuple[str, ...]) -> dict[str, str]:
 
 DETERMINISTIC = (
     "corpus/*.parquet", "corpus/*/*.parquet", "corpus/stats.tsv", "sample/sentences.parquet", "shards/*/*.parquet",
-    "acts/*/*/*.npz", "topk/*/*.parquet", "sample/*/*/*.npy", "pages/*.md", "tables/table1.*",
+    "acts/*/*/*.npz", "topk/*/*.parquet", "sample/*/*/*.npy", "pages/*.md", "tables/table1.*", "records/*/*.parquet", "records/*/*.npz",
 )  # fmt: skip
 
 
@@ -87,6 +87,8 @@ def test_every_target_exists(e2e_run, test_config):
                 "sample/sentences.parquet"]  # fmt: skip
     expected += [f"topk/base/layer{layer}.parquet" for layer in range(1, n_layers + 1)]
     expected += [f"pages/layer{layer}.md" for layer in range(1, n_layers + 1)]
+    expected += [f"records/base/layer{layer}.parquet" for layer in range(1, n_layers + 1)]
+    expected += ["browser/index.html", "tables/table2.md", "tables/table3.md", "figures/fig4.png"]
     expected += [f"sample/base/{p}/layer{layer}.npy" for p in ("cls", "max") for layer in range(1, n_layers + 1)]
     for dataset, block in test_config["datasets"].items():
         expected.append(f"corpus/{dataset}.parquet")

@@ -70,6 +70,7 @@ def all_targets():
     targets += PATTERNS_TARGETS
     targets.append(f"{OUT}/relations/summary.csv")
     targets += FINETUNE_TARGETS
+    targets += RECORDS_TARGETS
     targets.append(f"{OUT}/browser/index.html")
     targets += expand(
         f"{OUT}/figures/fig{{n}}.{{ext}}", n=[2, 3, 4], ext=["png", "pdf"]
