@@ -3,6 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 CORES ?= 2
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint clean-results help
 
@@ -23,8 +24,8 @@ $(VENV)/.neurotext-setup: requirements.txt requirements.lock requirements-nodeps
 run: setup  ## run the embedded default workflow (results/demo/)
 	$(VENV)/bin/snakemake --cores $(CORES)
 
-test: setup  ## run the test suite
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+test: setup  ## run the test suite (TEST_WORKERS=2 pytest-xdist workers; end-to-end and SLURM files on one of them)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup  ## snakemake --lint and snakefmt --check
 	$(VENV)/bin/snakemake --lint

@@ -9,6 +9,10 @@ Inputs (generated under --workdir, default /tmp/neurotext-bench-corpus, reused w
     tweets of 5-25 words drawn from a fixed vocabulary, some with latin-1 bytes and HTML entities.
   * bookcorpus: a directory of plain-text books (~400 KB each) totalling --size-mb MB of sentences.
   * bookcorpus_parquet: one parquet file in the HF export's layout (a `text` column, a sentence a row).
+  * bookcorpus_lines: `books_large_p1.txt` of --size-mb MB, the published format (one lowercased, tokenized sentence
+    a line), read in line mode (`neurotext.loaders.lines`). Besides the loader it measures a whole `corpus_part`
+    job (`build_part`: cleaning and writing the part file) at --size-mb and at LINE_SMALL_MB, and prints the peak
+    RSS growth between the two: line mode streams, so it stays flat however big the file.
 
 Each measurement runs in a fresh process (`--measure`), so peak RSS (VmHWM) is that of one loader job:
 documents/s, MB/s of (uncompressed) input per CPU second (process time: the loaders are single-threaded, and CPU
@@ -39,8 +43,14 @@ NODE_CORES = 16
 #: Paper inputs (uncompressed bytes) used for the projection. Wikipedia: enwiki-20201220-pages-articles.xml.bz2 is
 #: ~18 GB, ~80 GB of XML of which ~20M pages, 6.2M articles (G: Wikimedia's dump statistics, not measured here).
 #: Sentiment140: the real CSV is 238,803,811 bytes. BookCorpus: ~74M sentences, ~4.6 GB of text.
-PAPER_INPUT_MB = {"wiki": 80_000, "sentiment140": 239, "bookcorpus": 4_600, "bookcorpus_parquet": 4_600}
-PAPER_PARTS = {"wiki": 16, "sentiment140": 4, "bookcorpus": 16, "bookcorpus_parquet": 16}
+PAPER_INPUT_MB = {
+    "wiki": 80_000,
+    "sentiment140": 239,
+    "bookcorpus": 4_600,
+    "bookcorpus_parquet": 4_600,
+    "bookcorpus_lines": 4_600,
+}
+PAPER_PARTS = {"wiki": 16, "sentiment140": 4, "bookcorpus": 16, "bookcorpus_parquet": 16, "bookcorpus_lines": 16}
 GENSIM_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 WORDS = (
     "the of and to a in is was that for it with as on be by at this had not are but from or have an they which one "
@@ -136,6 +146,19 @@ def make_bookcorpus(path: Path, size_mb: int) -> None:
     tmp.rename(path)
 
 
+def make_bookcorpus_lines(path: Path, size_mb: int) -> None:
+    """BookCorpus's `books_large_p<N>.txt` format: one lowercased, space-tokenized sentence a line."""
+    rng = random.Random(3)
+    target = size_mb << 20
+    written = 0
+    with open(path.with_suffix(".tmp"), "wb") as out:
+        while written < target:
+            block = "".join(_sentence(rng, 4, 30).lower().replace(".", " .") + "\n" for _ in range(20_000)).encode()
+            out.write(block)
+            written += len(block)
+    path.with_suffix(".tmp").rename(path)
+
+
 def make_bookcorpus_parquet(path: Path, size_mb: int) -> None:
     """The HF `bookcorpus` parquet export's layout: one lowercased sentence a row in a `text` column."""
     import pyarrow as pa
@@ -157,6 +180,7 @@ INPUTS = {
     "sentiment140": ("training.1600000.processed.noemoticon.csv", make_sentiment140),
     "bookcorpus": ("books", make_bookcorpus),
     "bookcorpus_parquet": ("0000.parquet", make_bookcorpus_parquet),
+    "bookcorpus_lines": ("books_large_p1.txt", lambda path, size_mb: make_bookcorpus_lines(path, size_mb)),
 }
 #: The loader format of each input.
 FORMAT_OF = {
@@ -164,7 +188,12 @@ FORMAT_OF = {
     "sentiment140": "sentiment140",
     "bookcorpus": "bookcorpus",
     "bookcorpus_parquet": "bookcorpus",
+    "bookcorpus_lines": "bookcorpus",
 }
+#: BookCorpus's sentences (books_large_p1.txt + books_large_p2.txt), for the line-mode projection.
+PAPER_LINES = 74_004_228
+#: The small input of the line-mode RSS growth measurement (MB).
+LINE_SMALL_MB = 8
 
 
 def input_path(workdir: Path, name: str, size_mb: int) -> Path:
@@ -216,6 +245,32 @@ def measure(format_name: str, path: str, parts: int | None, part: int | None) ->
     }
 
 
+def measure_build_part(path: str, parts: int, part: int) -> dict:
+    """One `corpus_part` job of a line-mode source (train_punkt is a no-op there): seconds, peak RSS."""
+    import tempfile
+
+    from neurotext.corpus import build_part, train_punkt
+
+    dataset = {"name": "books", "code": 1, "format": "bookcorpus", "path": path, "parts": parts}
+    corpus = {"seed": 0, "max_bad_records": 100, "clean": {}}
+    t0, c0 = time.perf_counter(), time.process_time()
+    with tempfile.TemporaryDirectory() as tmp:
+        train_punkt(path, dataset, corpus, f"{tmp}/punkt.json")
+        build_part(path, f"{tmp}/punkt.json", dataset, corpus, part, f"{tmp}/part{part}.parquet", "bench")
+        import pyarrow.parquet as pq
+
+        rows = pq.ParquetFile(f"{tmp}/part{part}.parquet").metadata.num_rows
+    return {
+        "format": "build_part",
+        "parts": parts,
+        "documents": rows,
+        "sentences": rows,
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size (VmHWM; unlike ru_maxrss it is not inherited across fork + exec)."""
     with open("/proc/self/status") as status:
@@ -226,7 +281,8 @@ def peak_rss_mb() -> float:
 
 
 def run_measure(format_name: str, path: Path, parts: int | None = None) -> dict:
-    """`measure` in a fresh process (so peak RSS is one job's)."""
+    """`measure` (or, for format_name 'build_part', `measure_build_part`) in a fresh process (so peak RSS is one
+    job's)."""
     command = [sys.executable, __file__, "--measure", format_name, "--path", str(path)]
     if parts is not None:
         command += ["--parts", str(parts), "--part", "0"]
@@ -262,6 +318,9 @@ def main() -> None:
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--part", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure == "build_part":
+        print(json.dumps(measure_build_part(args.path, args.parts, args.part or 0)))
+        return
     if args.measure:
         parts = args.parts if args.part is not None else None
         print(json.dumps(measure(args.measure, args.path, parts, args.part)))
@@ -274,6 +333,16 @@ def main() -> None:
         runs = [run_measure(FORMAT_OF[name], path)]
         if name == "wiki":
             runs.append(run_measure(name, path, args.parts))
+        if name == "bookcorpus_lines":
+            small = run_measure("build_part", input_path(args.workdir, name, LINE_SMALL_MB), 1)
+            big = run_measure("build_part", path, 1)
+            build_rate = big["sentences"] / big["cpu_seconds"]
+            print(f"bookcorpus_lines build_part projection: {PAPER_LINES:,} sentences in {PAPER_PARTS[name]} parts: "
+                  f"{PAPER_LINES / build_rate / PAPER_PARTS[name] / 60:.1f} CPU-min a part", flush=True)  # fmt: skip
+            print(f"bookcorpus_lines build_part: {LINE_SMALL_MB} MB -> peak RSS {small['peak_rss_mb']:.0f} MB; "
+                  f"{size:.0f} MB ({big['sentences']:,} sentences, cpu {big['cpu_seconds']:.1f} s, "
+                  f"{big['sentences'] / big['cpu_seconds']:,.0f} sentences/s) -> peak RSS {big['peak_rss_mb']:.0f} MB; "
+                  f"growth {big['peak_rss_mb'] - small['peak_rss_mb']:+.0f} MB", flush=True)  # fmt: skip
         for run in runs:
             run["input"] = name
         for run in runs:
@@ -290,11 +359,15 @@ def main() -> None:
     full = {r["input"]: r for r in results if r["parts"] is None}
     part_runs = {r["input"]: r for r in results if r["parts"] is not None}
     for name, run in full.items():
+        if name not in PAPER_INPUT_MB:
+            continue
         paper_mb = PAPER_INPUT_MB[name]
         serial_h = paper_mb / run["mb_per_s"] / 3600
         parts = PAPER_PARTS[name]
         if name in part_runs:
             per_part_h = paper_mb / part_runs[name]["mb_per_s"] / 3600
+        elif name == "bookcorpus_lines":
+            per_part_h = serial_h / parts  # line mode: each part reads only its byte range
         else:
             per_part_h = serial_h  # every part streams the whole source; the corpus stage keeps 1/parts
         waves = -(-parts // NODE_CORES)

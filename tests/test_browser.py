@@ -23,21 +23,26 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurotext.artifacts.finetune import NEURONS_SCHEMA
+from neurotext.artifacts.records import HISTOGRAM_SCHEMA, RECORDS_SCHEMA
+from neurotext.artifacts.scores import CONTROLS as SCORE_CONTROLS
+from neurotext.artifacts.scores import KINDS as SCORE_KINDS
+from neurotext.artifacts.scores import SCORES_SCHEMA, SUMMARY_SCHEMA
 from neurotext.browser import (
     PAPER_FILES,
     BrowserInputs,
     BrowserSettings,
     browser_rule_inputs,
     build_browser,
-    histograms,
     js_assignment,
     paper_targets,
-    quantile_picks,
     round_significant,
     run_browser_job,
 )
 from neurotext.config import ConfigError
-from neurotext.formats import CORPUS_SCHEMA, TOPK_SCHEMA
+from neurotext.validate import with_defaults
+from neurotext.artifacts.corpus import CORPUS_SCHEMA
+from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.io import write_parquet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,6 +89,7 @@ N_TOP_RECORDS = 9  # L1.0's top 9: the emoji sentence, then the eight awkward on
 EMPTY_NEURON = 5  # no top sentences, empty profile, no patterns
 FESTIVE = "festive"  # a word only L1.0's summary holds (the search target)
 SAMPLE_ROWS = 14
+HIST_BINS = 40  # the records' histogram bins of the synthetic run
 
 
 def sid(code: int, row: int) -> int:
@@ -150,26 +156,53 @@ def write_corpus_files(root: Path, rows: list[dict]) -> list[Path]:
     return paths
 
 
+def corpus_histogram(neuron: int, values: np.ndarray) -> dict:
+    """A `HISTOGRAM_SCHEMA` row as the records stage writes it: `HIST_BINS` equal bins over [min, max] widened by a
+    tenth of the range each side (values below / at or above the edges counted under / over)."""
+    low, high = float(values.min()), float(values.max())
+    margin = 0.1 * (high - low)
+    edges = np.linspace(low - margin, high + margin, HIST_BINS + 1).astype(np.float32)
+    counts, _ = np.histogram(values, bins=edges.astype(np.float64))
+    return {"neuron": neuron, "edges": edges.tolist(), "counts": counts.tolist(), "underflow": 0, "overflow": 0,
+            "n": len(values), "min": low, "max": high}  # fmt: skip
+
+
+def write_synthetic_scores(root: Path, layer: int) -> Path:
+    """Explanation scores of the layer (`artifacts.scores`): neuron n's words AUROC 0.5 + 0.08 n, every other
+    predictor 0.5; neurons 0-1 are not explained (summary 'nothing beats ...')."""
+    rows, summary = [], []
+    for neuron in range(N_NEURONS):
+        for kind in (*SCORE_KINDS, *SCORE_CONTROLS):
+            for metric in ("auroc", "spearman", "f1"):
+                value = 0.5 + 0.08 * neuron if (kind, metric) == ("words", "auroc") else 0.5
+                rows.append({"neuron": neuron, "kind": kind, "metric": metric, "value": value, "n_pos": 2, "n_neg": 9})
+        explained = 2 <= neuron != EMPTY_NEURON  # the empty neuron has no test sentences: not scored
+        summary.append({"neuron": neuron, "best_kind": None if neuron == EMPTY_NEURON else "words",
+                        "best_auroc": 0.5 + 0.08 * neuron,
+                        "control_auroc": 0.55, "explained": explained,
+                        "summary": f"word{neuron} (AUROC)" if explained else "nothing beats the controls"})
+    write_parquet(pa.Table.from_pylist(rows, schema=SCORES_SCHEMA), root / "scores" / f"layer{layer}.parquet")
+    summary_path = root / "scores" / "summary" / f"layer{layer}.parquet"
+    write_parquet(pa.Table.from_pylist(summary, schema=SUMMARY_SCHEMA), summary_path)
+    return root / "scores" / f"layer{layer}.parquet"
+
+
 def make_synthetic_run(root: Path) -> dict[str, object]:
     """Write a synthetic run under `root` and return the browser's named inputs (`BrowserInputs.from_files`)."""
     rows = corpus_rows()
     by_id = {r["sentence_id"]: r for r in rows}
     named: dict[str, object] = {"corpus": write_corpus_files(root, rows)}
     sample_ids = sorted(r["sentence_id"] for r in rows)[::2][:SAMPLE_ROWS]
-    sample = pa.Table.from_pylist([by_id[i] for i in sample_ids], schema=CORPUS_SCHEMA)
-    write_parquet(sample, root / "sample" / "sentences.parquet", "cafe")
-    named["sample"] = root / "sample" / "sentences.parquet"
-    for key in ("topk", "records", "sample_acts", "patterns", "profiles", "profile_metadata", "clusters", "tsne",
-                "overlap"):  # fmt: skip
+    for key in ("topk", "records", "histograms", "patterns", "profiles", "profile_metadata", "clusters", "tsne",
+                "overlap", "scores", "scores_summary"):  # fmt: skip
         named[key] = []
     finetune_rows = []
     for layer in LAYERS:
-        topk_rows, record_rows, pattern_rows, profile_rows, meta_rows = [], [], [], [], []
-        sample_acts = np.zeros((len(sample_ids), N_NEURONS), np.float32)
+        topk_rows, record_rows, pattern_rows, profile_rows, meta_rows, hist_rows = [], [], [], [], [], []
         for neuron in range(N_NEURONS):
             acts = token_activations(layer, neuron, rows)
             sentence_act = {i: sentence_activation(by_id[i], v) for i, v in acts.items()}
-            sample_acts[:, neuron] = [sentence_act[i] for i in sample_ids]
+            hist_rows.append(corpus_histogram(neuron, np.array(list(sentence_act.values()), np.float32)))
             ranked = sorted(sentence_act, key=lambda i: (-sentence_act[i], i))[:K]
             if neuron != EMPTY_NEURON:
                 for rank, i in enumerate(ranked):
@@ -192,13 +225,15 @@ def make_synthetic_run(root: Path) -> dict[str, object]:
                             {
                                 "neuron": neuron,
                                 "kind": "top",
+                                "band": None,
                                 "rank": rank,
                                 "quantile": None,
                                 "sentence_id": i,
                                 "activation": sentence_act[i],
+                                "truncated": False,
                                 "token_char_start": [0] + [s for s, _ in spans],
                                 "token_char_end": [0] + [e for _, e in spans],
-                                "token_activation": [99.0] + values.tolist(),
+                                "token_activations": [99.0] + values.tolist(),
                             }
                         )
                 for j, q in enumerate((0.5, 0.9)):
@@ -208,13 +243,15 @@ def make_synthetic_run(root: Path) -> dict[str, object]:
                         {
                             "neuron": neuron,
                             "kind": "quantile",
+                            "band": j,
                             "rank": j,
                             "quantile": q,
                             "sentence_id": i,
                             "activation": sentence_act[i],
+                            "truncated": False,
                             "token_char_start": [s for s, _ in spans],
                             "token_char_end": [e for _, e in spans],
-                            "token_activation": acts[i].tolist(),
+                            "token_activations": acts[i].tolist(),
                         }
                     )
                 patterns = [
@@ -287,25 +324,28 @@ def make_synthetic_run(root: Path) -> dict[str, object]:
                 )
             finetune_rows.append(
                 {
+                    **{f.name: 0.5 for f in NEURONS_SCHEMA if pa.types.is_floating(f.type)},
                     "layer": layer,
                     "neuron": neuron,
                     "name": f"L{layer}.{neuron}",
                     "mean_abs_change": 0.1 * neuron,
                     "jaccard": 1.0 - 0.1 * neuron,
+                    "top_k": K,
                     "top_dataset_before": "tweets",
+                    "top_dataset_after": "books",
                     "top_sentence_before": sid(3, 0),
+                    "top_sentence_after": sid(1, 0),
                 }
             )
         out = root / "topk" / "base" / f"layer{layer}.parquet"
         write_parquet(pa.Table.from_pylist(topk_rows, schema=TOPK_SCHEMA), out, "cafe")
         named["topk"].append(out)
         out = root / "records" / "base" / f"layer{layer}.parquet"
-        write_parquet(pa.Table.from_pylist(record_rows), out, "cafe")
+        write_parquet(pa.Table.from_pylist(record_rows, schema=RECORDS_SCHEMA), out, "cafe")
         named["records"].append(out)
-        out = root / "sample" / "base" / "max" / f"layer{layer}.npy"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, sample_acts)
-        named["sample_acts"].append(out)
+        out = root / "records" / "base" / f"hist_layer{layer}.parquet"
+        write_parquet(pa.Table.from_pylist(hist_rows, schema=HISTOGRAM_SCHEMA), out, "cafe")
+        named["histograms"].append(out)
         for key, table_rows, path in (
             ("patterns", pattern_rows, f"patterns/layer{layer}.parquet"),
             ("profiles", profile_rows, f"profiles/layer{layer}.parquet"),
@@ -345,7 +385,9 @@ def make_synthetic_run(root: Path) -> dict[str, object]:
         named["clusters"].append(rel / "clusters_k2.parquet")
         named["tsne"].append(rel / "tsne.parquet")
         named["overlap"].append(rel / "overlap.parquet")
-    write_parquet(pa.Table.from_pylist(finetune_rows), root / "finetune" / "neurons.parquet")
+        named["scores"].append(write_synthetic_scores(root, layer))
+        named["scores_summary"].append(root / "scores" / "summary" / f"layer{layer}.parquet")
+    write_parquet(pa.Table.from_pylist(finetune_rows, schema=NEURONS_SCHEMA), root / "finetune" / "neurons.parquet")
     named["finetune"] = root / "finetune" / "neurons.parquet"
     provenance = {
         "config_hash": "0123456789abcdef",
@@ -376,10 +418,16 @@ def run_inputs(tmp_path_factory) -> dict[str, object]:
     return make_synthetic_run(tmp_path_factory.mktemp("run"))
 
 
+def default_settings() -> BrowserSettings:
+    """The browser settings of a config without a ``browser`` block (the schema's defaults, filled as validation
+    fills them)."""
+    return BrowserSettings.from_config(with_defaults("browser"))
+
+
 @pytest.fixture(scope="module")
 def built(run_inputs, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser")
-    build_browser(BrowserInputs.from_files(run_inputs), out, BrowserSettings(histogram_bins=10), run="synthetic")
+    build_browser(BrowserInputs.from_files(run_inputs), out, default_settings(), run="synthetic")
     return out
 
 
@@ -513,7 +561,8 @@ def test_token_highlights_are_the_records_tokens(built, run_inputs):
 
 def test_without_records_the_max_token_of_the_top_k_is_highlighted(run_inputs, tmp_path):
     named = {k: v for k, v in run_inputs.items() if k != "records"}
-    build_browser(BrowserInputs.from_files(named), tmp_path, BrowserSettings(top_sentences=3))
+    build_browser(BrowserInputs.from_files(named), tmp_path,
+                  BrowserSettings.from_config(with_defaults("browser", {"top_sentences": 3})))  # fmt: skip
     data = layer_data(tmp_path, 1)
     assert not data["token_level"]
     topk = pq.read_table(named["topk"][0]).to_pylist()
@@ -530,38 +579,23 @@ def test_without_records_the_max_token_of_the_top_k_is_highlighted(run_inputs, t
             assert value == pytest.approx(row["activation"], abs=entry["scale"] / 254 + 1e-6)
 
 
-def test_histograms_match_numpy():
-    rng = np.random.default_rng(3)
-    values = rng.normal(size=(500, 7)).astype(np.float32)
-    values[:, 3] = 1.5  # constant neuron
-    top_max = values.max(0) + np.arange(7)
-    hist = histograms(values, 12, top_max)
-    for n in range(7):
-        lo, hi = float(values[:, n].min()), float(max(values[:, n].max(), top_max[n]))
-        assert hist.lo[n] == pytest.approx(lo) and hist.hi[n] == pytest.approx(hi)
-        want, _ = np.histogram(values[:, n].astype(np.float64), bins=12, range=(lo, hi if hi > lo else lo + 1))
-        assert hist.counts[n].tolist() == want.tolist()
-
-
-def test_quantile_picks_are_the_order_statistics():
-    rng = np.random.default_rng(4)
-    values = rng.normal(size=(101, 5)).astype(np.float32)
-    picks = quantile_picks(values, [0.0, 0.5, 0.9, 1.0], 2)
-    for n in range(5):
-        order = sorted(range(101), key=lambda i: (values[i, n], i))
-        for j, q in enumerate([0.0, 0.5, 0.9, 1.0]):
-            first = min(round(q * 100), 99)
-            assert picks[n, j].tolist() == order[first : first + 2]
-
-
-def test_histogram_and_quantiles_come_from_the_sample(built, run_inputs):
-    acts = np.load(run_inputs["sample_acts"][1])
+def test_histogram_and_quantiles_come_from_the_records(built, run_inputs):
+    """The histogram is the records stage's whole-corpus histogram, bins and counts exactly; the quantile samples are
+    the records' quantile-band rows, labelled with their quantile."""
+    hist_file = pq.read_table(run_inputs["histograms"][1]).to_pylist()
     data = layer_data(built, 2)
     for neuron in range(N_NEURONS):
-        hist = data["neurons"][neuron]["hist"]
-        assert sum(hist["counts"]) == acts.shape[0] == hist["n"] and len(hist["counts"]) == 10
-        assert hist["lo"] == pytest.approx(float(acts[:, neuron].min()), rel=1e-3)
-    assert [q[0] for q in data["neurons"][0]["quantiles"]] == ["q0.50", "q0.90"]  # from the records
+        hist, want = data["neurons"][neuron]["hist"], hist_file[neuron]
+        assert hist["counts"] == want["counts"] and len(hist["counts"]) == HIST_BINS
+        assert hist["n"] == want["n"] == len(corpus_rows()) == sum(hist["counts"]) + hist["under"] + hist["over"]
+        assert hist["lo"] == pytest.approx(want["edges"][0], rel=1e-3)
+        assert hist["hi"] == pytest.approx(want["edges"][-1], rel=1e-3)
+    assert [q[0] for q in data["neurons"][0]["quantiles"]] == ["q0.50", "q0.90"]
+    records = pq.read_table(run_inputs["records"][1]).to_pylist()
+    texts = [row[0] for row in data["sentences"]]
+    by_id = {r["sentence_id"]: r["text"] for r in corpus_rows()}
+    want = [by_id[r["sentence_id"]] for r in records if r["neuron"] == 0 and r["kind"] == "quantile"]
+    assert [texts[q[1]] for q in data["neurons"][0]["quantiles"]] == want
 
 
 def test_sections_from_profiles_patterns_relations_and_finetuning(built):
@@ -573,12 +607,27 @@ def test_sections_from_profiles_patterns_relations_and_finetuning(built):
     assert entry["metadata"] == [["domain", [["twitter", 5 / K, 0.3846, 5], ["book", 3 / K, 0.3846, 3]]]]
     assert entry["cluster"] == 0 and entry["mates"] == [4, 2] and entry["cluster_size"] == 3  # nearest centre first
     assert entry["overlap"] == [[1, 2, 0.33, 4], [1, 1, 0.14, 2]]
-    assert entry["finetune"] == {"mean_abs_change": 0.0, "jaccard": 1.0, "top_dataset_before": "tweets"}
+    assert entry["finetune"]["mean_abs_change"] == 0.0 and entry["finetune"]["jaccard"] == 1.0
+    assert entry["finetune"]["top_dataset_before"] == "tweets" and entry["finetune"]["top_k"] == K
     meta = load_js(built / "data" / "meta.js")
-    assert meta["finetune_fields"] == ["mean_abs_change", "jaccard", "top_dataset_before"]
+    assert meta["finetune_fields"][:3] == ["mean_abs_change", "relative_change", "jaccard"]
+    assert set(meta["finetune_fields"]) < set(NEURONS_SCHEMA.names)
     rows = load_js(built / "data" / "index.js")["rows"]
     assert [r[9] for r in rows if r[0] == 2] == [round(0.1 * n, 4) for n in range(N_NEURONS)]
     assert len(layer_data(built, 1)["tsne"]) == N_NEURONS
+
+
+def test_explanation_scores_on_the_page_and_in_the_index(built):
+    entry = layer_data(built, 1)["neurons"][3]
+    scores = entry["scores"]
+    assert scores["kinds"][:2] == ["words", "skipgrams"] and scores["auroc"][0] == 0.74
+    assert scores["best"] == "words" and scores["explained"] and scores["summary"] == "word3 (AUROC)"
+    index = load_js(built / "data" / "index.js")
+    f = {name: i for i, name in enumerate(index["fields"])}
+    rows = [r for r in index["rows"] if r[0] == 1]
+    assert [r[f["score"]] for r in rows] == [round(0.5 + 0.08 * n, 3) for n in range(N_NEURONS)]
+    assert [r[f["explained"]] for r in rows] == [2 <= n != EMPTY_NEURON for n in range(N_NEURONS)]
+    assert rows[0][f["summary"]] == "nothing beats the controls"  # the scores' summary replaces the profile's
 
 
 def test_empty_profile_and_special_tokens_still_render(built):
@@ -595,7 +644,7 @@ def test_empty_profile_and_special_tokens_still_render(built):
 def test_only_topk_and_corpus_is_enough(run_inputs, tmp_path):
     """Every other input is optional; the dominant domain then comes from the whole top K and the corpus."""
     named = {"topk": run_inputs["topk"], "corpus": run_inputs["corpus"]}
-    stats = build_browser(BrowserInputs.from_files(named), tmp_path)
+    stats = build_browser(BrowserInputs.from_files(named), tmp_path, default_settings())
     assert stats.n_neurons == len(LAYERS) * (N_NEURONS - 1)  # the empty neuron is in no top-K file
     meta = load_js(tmp_path / "data" / "meta.js")
     assert not any(v for k, v in meta["sections"].items()), meta["sections"]
@@ -616,8 +665,8 @@ def test_only_topk_and_corpus_is_enough(run_inputs, tmp_path):
 
 def test_same_inputs_same_bytes(run_inputs, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
-    build_browser(BrowserInputs.from_files(run_inputs), a)
-    build_browser(BrowserInputs.from_files(run_inputs), b)
+    build_browser(BrowserInputs.from_files(run_inputs), a, default_settings())
+    build_browser(BrowserInputs.from_files(run_inputs), b, default_settings())
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert files and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
     for name in files:
@@ -628,28 +677,32 @@ def test_bad_input_names_the_file_and_the_fix(run_inputs, tmp_path):
     bad_records = tmp_path / "records" / "layer1.parquet"
     write_parquet(pa.table({"neuron": [0], "sentence_id": pa.array([1], pa.uint32())}), bad_records)
     named = {**run_inputs, "records": [bad_records]}
-    with pytest.raises(ValueError, match=r"records.*layer1\.parquet.*token"):
-        build_browser(BrowserInputs.from_files(named), tmp_path / "out")
-    bad_acts = tmp_path / "sample" / "layer1.npy"
-    bad_acts.parent.mkdir(parents=True)
-    np.save(bad_acts, np.zeros((3, 6), np.float32))
-    with pytest.raises(ValueError, match=r"layer1\.npy.*shape"):
-        build_browser(BrowserInputs.from_files({**run_inputs, "sample_acts": [bad_acts]}), tmp_path / "out")
+    with pytest.raises(ValueError, match=r"records.*layer1\.parquet.*not a records file.*rerun records_layers"):
+        build_browser(BrowserInputs.from_files(named), tmp_path / "out", default_settings())
+    bad_hist = tmp_path / "records" / "hist_layer1.parquet"
+    write_parquet(pa.table({"neuron": pa.array([0], pa.int32()), "counts": pa.array([[1, 2]])}), bad_hist)
+    with pytest.raises(ValueError, match=r"hist_layer1\.parquet.*no column edges.*rerun records_histograms"):
+        build_browser(BrowserInputs.from_files({**run_inputs, "histograms": [bad_hist]}), tmp_path / "out",
+                      default_settings())  # fmt: skip
+    with pytest.raises(ValueError, match=r"browser input sample_acts: not an input"):
+        BrowserInputs.from_files({**run_inputs, "sample_acts": [bad_hist]})
     with pytest.raises(ValueError, match="layer 7, which has no top K"):
         BrowserInputs.from_files({**run_inputs, "patterns": [tmp_path / "patterns" / "layer7.parquet"]})
     with pytest.raises(ValueError, match="corpus"):
         BrowserInputs.from_files({"topk": run_inputs["topk"]})
     with pytest.raises(ConfigError, match="browser.top_sentence"):
         BrowserSettings.from_config({"top_sentence": 5})
-    with pytest.raises(ConfigError, match="browser.quantiles"):
-        BrowserSettings.from_config({"quantiles": [1.5]})
+    with pytest.raises(ConfigError, match=r"browser.quantiles: unknown key.*records.bands"):
+        BrowserSettings.from_config({"quantiles": [0.5]})
+    with pytest.raises(ConfigError, match=r"browser.top_sentences = -1"):
+        BrowserSettings.from_config(with_defaults("browser", {"top_sentences": -1}))
 
 
 def test_rule_entry_point_cleans_stale_layers(run_inputs, tmp_path):
     out = tmp_path / "browser"
     (out / "data").mkdir(parents=True)
     (out / "data" / "layer9.js").write_text("stale")
-    stats = run_browser_job(run_inputs, out / "index.html", {"top_sentences": 2}, "demo", "")
+    stats = run_browser_job(run_inputs, out / "index.html", with_defaults("browser", {"top_sentences": 2}), "demo", "")
     assert not (out / "data" / "layer9.js").exists() and (out / "index.html").is_file()
     assert stats.bytes_total == sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     assert all(len(e["top"]) <= 2 for e in layer_data(out, 1)["neurons"])
@@ -659,16 +712,17 @@ def test_rule_entry_point_cleans_stale_layers(run_inputs, tmp_path):
 
 
 def test_rule_inputs_take_what_can_be_made(capsys):
-    made = {"r/topk/base/layer1.parquet", "r/topk/base/layer2.parquet", "r/sample/base/cls/layer1.npy",
-            "r/sample/base/max/layer2.npy", "r/relations/layer2/clusters_k4.parquet", "r/provenance.json",
-            "r/tables/table1.md", "r/figures/fig3.png"}  # fmt: skip
-    named = browser_rule_inputs("r", [1, 2], ["books", "tweets"], "max", 4, made.__contains__)
+    made = {"r/topk/base/layer1.parquet", "r/topk/base/layer2.parquet", "r/sample/base/max/layer1.npy",
+            "r/records/base/hist_layer2.parquet", "r/records/finetuned/layer1.parquet",
+            "r/relations/layer2/clusters_k4.parquet", "r/provenance.json", "r/tables/table1.md",
+            "r/figures/fig3.png"}  # fmt: skip
+    named = browser_rule_inputs("r", [1, 2], ["books", "tweets"], 4, made.__contains__)
     assert named == {"topk": ["r/topk/base/layer1.parquet", "r/topk/base/layer2.parquet"],
-                     "sample_acts": ["r/sample/base/max/layer2.npy"],
+                     "histograms": ["r/records/base/hist_layer2.parquet"],
                      "clusters": ["r/relations/layer2/clusters_k4.parquet"],
                      "corpus": ["r/corpus/books.parquet", "r/corpus/tweets.parquet"],
                      "provenance": ["r/provenance.json"]}  # fmt: skip
-    assert "clusters" not in browser_rule_inputs("r", [1, 2], ["books"], "max", None, made.__contains__)
+    assert "clusters" not in browser_rule_inputs("r", [1, 2], ["books"], None, made.__contains__)
     assert paper_targets("r", made.__contains__) == ["r/tables/table1.md", "r/figures/fig3.png"]
     assert f"r/{PAPER_FILES[1]}" in capsys.readouterr().err  # what is left out is named
 
@@ -719,7 +773,9 @@ def test_paper_and_browser_targets_dry_run(tmp_path):
     assert re.search(r"\bcorpus_stats\b", output), output  # table 1, which every Snakefile can make
     browser_input = _browser_input(output)
     assert "results/test/topk/base/layer1.parquet" in browser_input
-    assert "results/test/sample/base/max/layer2.npy" in browser_input  # the pooling of the top K
+    assert "results/test/records/base/layer2.parquet" in browser_input
+    assert "results/test/records/base/hist_layer1.parquet" in browser_input  # the records' whole-corpus histogram
+    assert not any("/sample/" in path for path in browser_input)  # no sampling of its own
     for rule, path in (("patterns_merge", "profiles/metadata/layer1.parquet"), ("relations_layer",
                        "relations/layer2/tsne.parquet"), ("finetune_neurons", "finetune/neurons.parquet")):  # fmt: skip
         planned = re.search(rf"\brule {rule}:", output) is not None
@@ -731,3 +787,17 @@ def test_without_finetuning_neither_the_browser_nor_the_paper_asks_for_it(tmp_pa
     output = _dry_run(tmp_path, drop=("finetune",))
     assert not re.search(r"\brule (finetune_\w+|table3):", output), output
     assert not any("finetune" in path for path in _browser_input(output))
+
+
+def test_settings_defaults_agree_with_the_config_schema():
+    """The schema holds the only copy of each default (BrowserSettings has none and reads every key of the filled
+    block), and the browser block has no key of its own for what the records stage computes (bins, bands, samples)."""
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    block = schema["properties"]["browser"]["properties"]
+    defaults = {name: spec["default"] for name, spec in block.items()}
+    assert BrowserSettings.from_config(with_defaults("browser")).as_dict() == defaults
+    with pytest.raises(ConfigError, match=r"browser\.top_tokens.*with_defaults"):  # unvalidated: no fallback
+        BrowserSettings.from_config({name: value for name, value in defaults.items() if name != "top_tokens"})
+    for config in sorted((REPO / "config").glob("*.yaml")):
+        browser = yaml.safe_load(config.read_text()).get("browser") or {}
+        assert set(browser) <= set(block), config.name

@@ -2,34 +2,30 @@
 index from file://, searches, clicks through to a neuron page, checks the highlighted tokens, the escaping and the
 layout of awkward text, saves a screenshot, and fails on any console error, exception or failed load.
 
-Chromium is driven over its DevTools protocol through `--remote-debugging-pipe` (NUL-terminated JSON on file
-descriptors 3 and 4): no websocket library, no driver binary, nothing but the standard library. `.ci/run` installs
-Chromium (`apt-get install -y chromium`); without it these tests skip and say so. Set NEUROTEXT_CHROMIUM to use
-another binary.
+Chromium is driven by Playwright for Python (pinned in requirements.txt) with `executable_path` set to the system's
+Chromium: the pip wheel brings Playwright's driver, not a browser, and nothing is downloaded. `.ci/run` installs
+Chromium (`apt-get install -y chromium`); without it (or without Playwright) these tests skip and say so. Set
+NEUROTEXT_CHROMIUM to use another binary.
 
 Run as a script to photograph any page: ``python tests/test_browser_chromium.py URL OUT.png [WIDTH HEIGHT]``.
 """
 
 from __future__ import annotations
 
-import base64
-import fcntl
 import json
 import os
-import select
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-default-apps", "--disable-extensions", "--mute-audio", "--hide-scrollbars")  # fmt: skip
+#: Chromium flags on top of Playwright's own (it adds --headless, --no-sandbox, the remote-debugging pipe).
+CHROMIUM_FLAGS = ("--disable-gpu", "--disable-quic", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-default-apps", "--disable-extensions", "--mute-audio",
+                  "--hide-scrollbars")  # fmt: skip
 
 
 def find_chromium() -> str | None:
@@ -40,186 +36,121 @@ def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-class CDPError(RuntimeError):
-    """Chromium answered a DevTools command with an error, or stopped answering."""
+def playwright_missing() -> str | None:
+    """Why Playwright cannot be used here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        return f"playwright is not installed ({error}): pip install -r requirements.txt"
+    return None
 
 
 class Chromium:
-    """A headless Chromium with one page, driven over the DevTools protocol on a pipe.
+    """A headless Chromium with one page, driven by Playwright; the few page helpers the tests use.
 
-    `events` collects every event Chromium sent (console calls, exceptions, log entries, page events).
+    `events` collects what the page reported: console messages, uncaught exceptions, failed requests.
     """
 
     def __init__(self, binary: str, width: int = 1200, height: int = 900) -> None:
-        self.profile = Path(tempfile.mkdtemp(prefix="neurotext-chromium-"))
-        to_child_read, self._to_child = os.pipe()
-        self._from_child, from_child_write = os.pipe()
-        # Chromium reads commands on fd 3 and writes answers on fd 4; bash maps our pipe ends onto them.
-        child_in = fcntl.fcntl(to_child_read, fcntl.F_DUPFD, 10)
-        child_out = fcntl.fcntl(from_child_write, fcntl.F_DUPFD, 10)
-        os.close(to_child_read)
-        os.close(from_child_write)
-        args = [binary, *CHROMIUM_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
-                f"--window-size={width},{height}", "about:blank"]  # fmt: skip
-        self._stderr = open(self.profile / "stderr.txt", "wb")  # noqa: SIM115 - closed in close()
-        self.proc = subprocess.Popen(
-            ["bash", "-c", f'exec "$0" "$@" 3<&{child_in} 4>&{child_out}', *args],
-            pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-        )  # fmt: skip
-        os.close(child_in)
-        os.close(child_out)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict[str, Any]] = []
-        self.session = ""
-        targets = self.send("Target.getTargets", session=None)["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        self.session = self.send("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True},
-                                 session=None)["sessionId"]  # fmt: skip
-        for domain in ("Page", "Runtime", "Log"):
-            self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+        from playwright.sync_api import sync_playwright
 
-    # --- protocol ---
-
-    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = "", timeout: float = 30):
-        """Send one command (to the page's session unless `session` is None) and return its result."""
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session is not None:
-            message["sessionId"] = session or self.session
-        os.write(self._to_child, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = self._read(deadline)
-            if answer.get("id") == self._next_id:
-                if "error" in answer:
-                    raise CDPError(f"{method}: {answer['error']}")
-                return answer.get("result", {})
-            if "method" in answer:
-                self.events.append(answer)
-
-    def _read(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CDPError(f"no answer from Chromium; its stderr: {self.stderr_tail()}")
-            ready, _, _ = select.select([self._from_child], [], [], left)
-            if ready:
-                chunk = os.read(self._from_child, 1 << 20)
-                if not chunk:
-                    raise CDPError(f"Chromium closed the pipe; its stderr: {self.stderr_tail()}")
-                self._buffer += chunk
-        message, _, self._buffer = self._buffer.partition(b"\0")
-        return json.loads(message)
-
-    def stderr_tail(self) -> str:
+        self._playwright = sync_playwright().start()
         try:
-            return (self.profile / "stderr.txt").read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
+            self.browser = self._playwright.chromium.launch(
+                executable_path=binary, headless=True, args=list(CHROMIUM_FLAGS), timeout=60_000
+            )
+        except Exception:
+            self._playwright.stop()
+            raise
+        self.page = self.browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+        self.page.set_default_timeout(30_000)
+        self.events: list[str] = []
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda error: self.events.append(f"exception: {error}"))
+        self.page.on("requestfailed", lambda request: self.events.append(
+            f"failed load: {request.url} ({request.failure})"))  # fmt: skip
+
+    def _on_console(self, message: Any) -> None:
+        if message.type in ("error", "assert", "warning"):
+            self.events.append(f"console.{message.type}: {message.text} {message.location.get('url', '')}")
 
     # --- page helpers ---
 
     def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression in the page (promises awaited)."""
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True})  # fmt: skip
-        if "exceptionDetails" in result:
-            raise CDPError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
+        return self.page.evaluate(expression)
 
     def wait_for(self, expression: str, timeout: float = 15) -> Any:
-        """Poll `expression` until it is truthy (navigations in between are retried)."""
+        """Poll `expression` until it is truthy (navigations in between are retried). Polled from here with
+        `evaluate` (the DevTools protocol's evaluation, which the pages' Content-Security-Policy allows), not with
+        Playwright's `wait_for_function`, whose in-page polling compiles the string and is refused by `script-src
+        'self'`."""
+        from playwright.sync_api import Error
+
         deadline = time.monotonic() + timeout
         while True:
             try:
                 value = self.evaluate(expression)
                 if value:
                     return value
-            except CDPError:
+            except Error:
                 pass  # the execution context is being replaced by a navigation
             if time.monotonic() > deadline:
-                raise CDPError(f"timed out waiting for {expression}")
+                raise AssertionError(f"timed out waiting for {expression}")
             time.sleep(0.05)
 
     def open(self, url: str, browser_page: bool = True) -> None:
         """Navigate and wait for the load (and, on a browser page, for its data-ready flag)."""
-        self.send("Page.navigate", {"url": url})
+        self.page.goto(url, wait_until="load")
         ready = " && document.body && document.body.hasAttribute('data-ready')" if browser_page else ""
         self.wait_for(f"location.href === {json.dumps(url)} && document.readyState === 'complete'{ready}")
 
     def click(self, selector: str) -> None:
-        """A real mouse click at the centre of the first element matching `selector`."""
-        box = self.evaluate(
-            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"
-            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-        )
-        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left",
-                                                   "clickCount": 1})  # fmt: skip
+        """A real mouse click at the centre of the first element matching `selector` (scrolled into view)."""
+        self.page.locator(selector).first.click()
 
     def type_into(self, selector: str, text: str) -> None:
         """Focus an input and type `text` as keyboard input."""
-        self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
-        self.send("Input.insertText", {"text": text})
+        self.page.locator(selector).first.focus()
+        self.page.keyboard.insert_text(text)
 
     def screenshot(self, path: Path) -> bytes:
-        data = base64.b64decode(self.send("Page.captureScreenshot", {"format": "png"})["data"])
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return data
+        return self.page.screenshot(path=str(path), type="png")
 
     def problems(self) -> list[str]:
         """Console errors and warnings, uncaught exceptions and failed loads reported so far."""
-        out = []
-        for event in self.events:
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.exceptionThrown":
-                out.append(f"exception: {params['exceptionDetails']}")
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert", "warning"):
-                out.append(f"console.{params['type']}: {[a.get('value') for a in params.get('args', [])]}")
-            elif method == "Log.entryAdded" and params["entry"].get("level") in ("error", "warning"):
-                out.append(
-                    f"log {params['entry']['level']}: {params['entry'].get('text')} {params['entry'].get('url')}"
-                )
-        return out
+        return list(self.events)
 
     def close(self) -> None:
         try:
-            self.send("Browser.close", session=None, timeout=5)
-        except (CDPError, OSError):
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        for fd in (self._to_child, self._from_child):
-            os.close(fd)
-        self._stderr.close()
-        shutil.rmtree(self.profile, ignore_errors=True)
+            self.browser.close()
+        finally:
+            self._playwright.stop()
 
 
 # --- tests ----------------------------------------------------------------------------------------------------------
 
 CHROMIUM = find_chromium()
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no chromium: install Debian's (apt-get install -y chromium; .ci/run does) or set NEUROTEXT_CHROMIUM",
-)
+PLAYWRIGHT_MISSING = playwright_missing()
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no chromium: install Debian's (apt-get install -y chromium; .ci/run does) or set NEUROTEXT_CHROMIUM",
+    ),
+    pytest.mark.skipif(PLAYWRIGHT_MISSING is not None, reason=PLAYWRIGHT_MISSING or ""),
+]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    from test_browser import make_synthetic_run
+    from test_browser import default_settings, make_synthetic_run
 
     from neurotext.browser import BrowserInputs, build_browser
 
     inputs = make_synthetic_run(tmp_path_factory.mktemp("run"))
     out = tmp_path_factory.mktemp("site") / "browser"
-    build_browser(BrowserInputs.from_files(inputs), out, run="synthetic")
+    build_browser(BrowserInputs.from_files(inputs), out, default_settings(), run="synthetic")
     return out
 
 

@@ -12,6 +12,8 @@ from nltk.tokenize.punkt import PunktSentenceTokenizer
 
 from neurotext.cleaning import (
     COLLAPSE_SYMBOLS,
+    ELLIPSIS,
+    SYMBOL_COLLAPSE_CHOICES,
     CleanConfig,
     clean_sentence,
     drop_reason,
@@ -19,6 +21,7 @@ from neurotext.cleaning import (
     normalize_text,
     punkt_parameters_from_json,
     punkt_parameters_to_json,
+    sanitize,
     split_sentences,
     train_punkt_parameters,
 )
@@ -33,7 +36,7 @@ _SPECIAL = list(COLLAPSE_SYMBOLS) + list("ab \t\n\r\x00\x85\u00a0\u2028\u200b\u0
 TEXTS = st.text(alphabet=st.one_of(st.sampled_from(_SPECIAL), st.characters()), max_size=80)
 CONFIGS = st.builds(
     CleanConfig,
-    collapse_symbols=st.just(True),
+    symbol_collapse=st.sampled_from(SYMBOL_COLLAPSE_CHOICES),
     min_chars=st.integers(0, 20),
     min_words=st.integers(0, 5),
     max_chars=st.integers(1, 100),
@@ -41,14 +44,37 @@ CONFIGS = st.builds(
 )
 
 
+def _oracle_same(text: str) -> str:
+    """Brute force of `same`: walk the runs of one repeated symbol; keep "...", else one symbol."""
+    out, i = [], 0
+    while i < len(text):
+        j = i
+        while j < len(text) and text[j] == text[i]:
+            j += 1
+        run = text[i:j]
+        out.append(run[0] if text[i] in COLLAPSE_SYMBOLS and run != ELLIPSIS else run)
+        i = j
+    return "".join(out)
+
+
+def _oracle_any(text: str) -> str:
+    """Brute force of `any`: drop every symbol that follows a symbol."""
+    return "".join(
+        c for k, c in enumerate(text) if not (k and c in COLLAPSE_SYMBOLS and text[k - 1] in COLLAPSE_SYMBOLS)
+    )
+
+
 @settings(max_examples=400, deadline=None)
-@given(TEXTS)
-def test_normalize_is_idempotent_and_leaves_no_symbol_runs(text: str) -> None:
-    cleaned = normalize_text(text)
-    assert normalize_text(cleaned) == cleaned
-    assert not any(a in COLLAPSE_SYMBOLS and b in COLLAPSE_SYMBOLS for a, b in zip(cleaned, cleaned[1:]))
+@given(TEXTS, st.sampled_from(SYMBOL_COLLAPSE_CHOICES))
+def test_normalize_is_idempotent_and_matches_the_oracles(text: str, rule: str) -> None:
+    cleaned = normalize_text(text, rule)
+    assert normalize_text(cleaned, rule) == cleaned
+    plain = normalize_text(text, "none")
+    assert cleaned == {"same": _oracle_same, "any": _oracle_any, "none": str}[rule](plain)
     assert cleaned == cleaned.strip() and "  " not in cleaned
     assert not any(char.isspace() and char != " " for char in cleaned)
+    if rule == "any":
+        assert not any(a in COLLAPSE_SYMBOLS and b in COLLAPSE_SYMBOLS for a, b in zip(cleaned, cleaned[1:]))
 
 
 @settings(max_examples=300, deadline=None)
@@ -62,30 +88,51 @@ def test_clean_sentence_never_crashes_and_is_stable(text: str, config: CleanConf
 
 
 @settings(max_examples=200, deadline=None)
-@given(TEXTS)
-def test_collapse_keeps_the_first_symbol_of_each_run(text: str) -> None:
+@given(TEXTS, st.sampled_from(["same", "any"]))
+def test_collapse_keeps_the_first_symbol_of_each_run(text: str, rule: str) -> None:
     """Dropping the symbols from both sides gives the same text: collapsing only shortens symbol runs."""
-    plain = normalize_text(text, collapse_symbols=False)
-    collapsed = normalize_text(text)
+    plain = normalize_text(text, "none")
+    collapsed = normalize_text(text, rule)
     assert [c for c in collapsed if c not in COLLAPSE_SYMBOLS] == [c for c in plain if c not in COLLAPSE_SYMBOLS]
     assert len(collapsed) <= len(plain)
 
 
 @pytest.mark.parametrize(
-    ("raw", "cleaned"),
+    ("raw", "same", "any_"),
     [
-        ("Wow!!!  That was   great...", "Wow! That was great."),
-        ("what?!  really?!?", "what? really?"),
-        ("a -- b == c", "a - b = c"),
-        ("(see above).", "(see above)"),
-        ("``quoted''", "`quoted''"),
-        ("tab\there\r\nnewline\u00a0nbsp", "tab here newline nbsp"),
-        ("soft\u00adhyphen zero\u200bwidth", "softhyphen zerowidth"),
-        ("e\u0301t\u00e9", "\u00e9t\u00e9"),
+        ("Wow!!!  That was   great...", "Wow! That was great...", "Wow! That was great."),
+        ("what?!  really?!?", "what?! really?!?", "what? really?"),
+        ("a -- b == c", "a - b = c", "a - b = c"),
+        ("(see above).", "(see above).", "(see above)"),
+        ("the scan (MRI), and then", "the scan (MRI), and then", "the scan (MRI) and then"),
+        ("it... and then.....", "it... and then.", "it. and then."),
+        ("wait.... what", "wait. what", "wait. what"),
+        ("``quoted''", "`quoted''", "`quoted''"),
+        ("tab\there\r\nnewline\u00a0nbsp", "tab here newline nbsp", "tab here newline nbsp"),
+        ("soft\u00adhyphen zero\u200bwidth", "softhyphen zerowidth", "softhyphen zerowidth"),
+        ("e\u0301t\u00e9", "\u00e9t\u00e9", "\u00e9t\u00e9"),
+        ("evil\u202etxt.exe and\x00 nul", "eviltxt.exe and nul", "eviltxt.exe and nul"),
     ],
 )
-def test_normalize_examples(raw: str, cleaned: str) -> None:
-    assert normalize_text(raw) == cleaned
+def test_normalize_examples(raw: str, same: str, any_: str) -> None:
+    assert normalize_text(raw) == same  # the default rule
+    assert normalize_text(raw, "same") == same
+    assert normalize_text(raw, "any") == any_
+
+
+def test_sanitize_removes_controls_and_bidi_only() -> None:
+    assert sanitize("plain text, (MRI)!!") == "plain text, (MRI)!!"
+    assert sanitize("a\x00b\tc\u2028d") == "a b c d"
+    assert sanitize("\u202aL\u202bR\u202cP\u202dO\u202eE\u2066I\u2067J\u2068K\u2069\u200e\u200f\u061c") == "LRPOEIJK"
+
+
+def test_symbol_collapse_config() -> None:
+    assert CleanConfig.from_config({}).symbol_collapse == "same"
+    assert CleanConfig.from_config({"symbol_collapse": "none"}).symbol_collapse == "none"
+    assert CleanConfig.from_config({"collapse_symbols": True}).symbol_collapse == "any"  # the old boolean
+    assert CleanConfig.from_config({"collapse_symbols": False}).symbol_collapse == "none"
+    with pytest.raises(ValueError, match="corpus.clean.symbol_collapse = 'some'"):
+        CleanConfig.from_config({"symbol_collapse": "some"})
 
 
 def test_thresholds_drop_and_keep() -> None:

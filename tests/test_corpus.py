@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import hashlib
 import json
 import re
@@ -15,7 +16,7 @@ import pytest
 
 from neurotext.cleaning import load_punkt, pretrained_punkt_parameters
 from neurotext.corpus import build_part, merge_parts, train_punkt, write_stats
-from neurotext.formats import CORPUS_SCHEMA, PART_SCHEMA
+from neurotext.artifacts.corpus import CORPUS_SCHEMA, PART_SCHEMA
 from neurotext.io import read_config_hash
 from neurotext.loaders.base import Document, SourceError, load_documents
 
@@ -41,7 +42,7 @@ CORPUS = {
     "punkt_train_docs": 50,
     "punkt_model": "train",
     "max_bad_records": 100,
-    "clean": {"collapse_symbols": True, "min_chars": 10, "min_words": 3, "max_chars": 1000, "max_symbol_ratio": 0.3},
+    "clean": {"symbol_collapse": "same", "min_chars": 10, "min_words": 3, "max_chars": 1000, "max_symbol_ratio": 0.3},
 }
 MASK64 = (1 << 64) - 1
 
@@ -253,7 +254,7 @@ def test_punkt_files_are_json_and_deterministic(tmp_path: Path, built: dict[str,
 
 def test_write_stats_matches_a_recount(tmp_path: Path, built: dict[str, Path]) -> None:
     files = [str(built[name]) for name in DATASETS]
-    stats, md, csv_path = tmp_path / "stats.tsv", tmp_path / "table1.md", tmp_path / "table1.csv"
+    stats, md, csv_path = (tmp_path / "stats.tsv", tmp_path / "table1.md", tmp_path / "table1.csv")
     write_stats(files, str(stats), str(md), str(csv_path))
     rows = list(csv.DictReader(stats.open(), delimiter="\t"))
     assert [row["dataset"] for row in rows] == list(DATASETS)
@@ -287,3 +288,126 @@ def test_write_stats_matches_a_recount(tmp_path: Path, built: dict[str, Path]) -
     assert f"{total:,}" in table[-1]
     csv_rows = list(csv.reader(csv_path.open()))
     assert csv_rows[-1][:2] == ["Total", str(total)]
+
+
+# --- nothing lost silently: losses, empty files, empty datasets, Table 1 columns, console summary ------------------
+
+
+def build_block(block: dict, out: Path, corpus: dict = CORPUS) -> Path:
+    """train_punkt, every part and the merge of an ad-hoc dataset block (with `name`, `path`, `parts`)."""
+    punkt = out / "punkt" / f"{block['name']}.json"
+    train_punkt(block["path"], block, corpus, str(punkt))
+    parts = int(block.get("parts", 1))
+    part_files = [str(out / block["name"] / f"part{p}.parquet") for p in range(parts)]
+    for part, path in enumerate(part_files):
+        build_part(block["path"], str(punkt), block, corpus, part, path, "cafe")
+    merged = out / f"{block['name']}.parquet"
+    merge_parts(part_files, block, corpus, str(merged), "cafe")
+    return merged
+
+
+LETTERS = (
+    b"id,text,who,note\n"
+    b"d1,The first letter says hello to everyone. It was a fine day indeed.,Ann,ok\n"
+    b"d2,ok,Bob,too short\n"  # lost to cleaning (every sentence too short)
+    b"d3,The first letter says hello to everyone.,Cid,a repeat\n"  # lost to duplicates
+    b"d4,A byte \xe9 that is not UTF-8 sits in this row.,Dan,bad\n"  # a bad record (line 5)
+    b"d5,A letter from a sender with hidden characters.,Eve\xe2\x80\xaetxt.exe,nul\x00here\n"
+    b"d6,Another letter closes the set of test rows.,Fay,ok\n"
+)
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_losses_name_every_document_lost_and_every_bad_record(tmp_path: Path, parts: int) -> None:
+    source = tmp_path / "letters.csv"
+    source.write_bytes(LETTERS)
+    block = {"name": "letters", "code": 9, "format": "table", "path": str(source), "id_column": "id", "parts": parts,
+             "metadata": {"who": "author"}}  # fmt: skip
+    merged = build_block(block, tmp_path / "out")
+    losses = (tmp_path / "out" / "letters.losses.tsv").read_text().splitlines()
+    assert losses[0] == "doc_index\tdoc_id\tloss\twhere\tdetail"
+    rows = [line.split("\t") for line in losses[1:]]
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        ("1", "d2", "cleaning"),
+        ("2", "d3", "duplicates"),
+        ("3", "", "bad_record"),
+    ]
+    assert rows[0][4] == "1 sentences dropped: short_chars 1"
+    assert rows[2][3] == f"{source}:5" and "byte 0xe9" in rows[2][4]
+    stats = json.loads(pq.read_schema(merged).metadata[b"neurotext.corpus_stats"])
+    assert (stats["documents_read"], stats["documents_lost_cleaning"], stats["documents_lost_duplicates"]) == (5, 1, 1)
+    assert (stats["bad_records"], stats["empty_files"], stats["documents"]) == (1, 0, 3)
+    kept = set(pq.read_table(merged, columns=["doc_id"]).column("doc_id").to_pylist())
+    assert kept == {"d1", "d5", "d6"}
+
+
+def test_metadata_is_sanitized_like_text(tmp_path: Path) -> None:
+    """NUL and U+202E are stripped from metadata (author, extra) as from text (before: kept in metadata)."""
+    source = tmp_path / "letters.csv"
+    source.write_bytes(LETTERS)
+    block = {"name": "letters", "code": 9, "format": "table", "path": str(source), "id_column": "id",
+             "metadata": {"who": "author"}}  # fmt: skip
+    rows = {row["doc_id"]: row for row in pq.read_table(build_block(block, tmp_path / "out")).to_pylist()}
+    assert rows["d5"]["author"] == "Evetxt.exe"
+    assert dict(rows["d5"]["extra"]) == {"note": "nul here"}
+    for row in rows.values():
+        for value in [row["author"], row["doc_id"], row["text"], *(v for _, v in row["extra"])]:
+            assert value.isprintable(), value
+
+
+def _books(tmp_path: Path, files: dict[str, str]) -> dict:
+    folder = tmp_path / "books"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return {"name": "novels", "code": 7, "format": "bookcorpus", "path": str(folder)}
+
+
+BOOK = "It was a dark and stormy night. The rain fell in torrents. Dr. Smith looked out of the window.\n"
+
+
+def test_empty_file_is_a_bad_record_and_named(tmp_path: Path) -> None:
+    block = _books(tmp_path, {"a.txt": BOOK, "b.txt": "", "c.txt": BOOK.replace("rain", "snow")})
+    merged = build_block(block, tmp_path / "out")
+    stats = json.loads(pq.read_schema(merged).metadata[b"neurotext.corpus_stats"])
+    assert (stats["bad_records"], stats["empty_files"], stats["documents_read"]) == (1, 1, 2)
+    rows = [line.split("\t") for line in (tmp_path / "out" / "novels.losses.tsv").read_text().splitlines()[1:]]
+    assert [(row[0], row[2], row[3], row[4]) for row in rows] == [
+        ("1", "empty_file", str(tmp_path / "books" / "b.txt"), "empty file")
+    ]
+    with pytest.raises(SourceError, match=r"(?s)more than corpus.max_bad_records = 0.*b\.txt: empty file"):
+        build_block(block, tmp_path / "strict", corpus={**CORPUS, "max_bad_records": 0})
+
+
+def test_a_dataset_without_sentences_stops_naming_dataset_and_files(tmp_path: Path) -> None:
+    block = _books(tmp_path, {"only.txt": ""})
+    with pytest.raises(SourceError) as error:
+        build_block(block, tmp_path / "out")
+    message = str(error.value)
+    assert "datasets.novels: no sentence left from" in message and str(tmp_path / "books") in message
+    assert "empty_file: " + str(tmp_path / "books" / "only.txt") in message
+    assert not (tmp_path / "out" / "novels.parquet").exists()
+
+
+def test_table1_and_summary_show_reads_and_losses(tmp_path: Path) -> None:
+    source = tmp_path / "letters.csv"
+    source.write_bytes(LETTERS)
+    block = {"name": "letters", "code": 9, "format": "table", "path": str(source), "id_column": "id"}
+    merged = build_block(block, tmp_path / "out")
+    md, csv_path, console = tmp_path / "t1.md", tmp_path / "t1.csv", io.StringIO()
+    write_stats([str(merged)], str(tmp_path / "stats.tsv"), str(md), str(csv_path), summary_to=console)
+    table = list(csv.reader(csv_path.open()))
+    assert table[0][6:] == ["Documents read", "Lost: cleaning", "Lost: duplicates", "Bad records"]
+    assert table[1][0] == "letters" and table[1][6:] == ["5", "1", "1", "1"]
+    assert table[2][0] == "Total" and table[2][6:] == ["5", "1", "1", "1"]
+    assert "| Documents read | Lost: cleaning | Lost: duplicates | Bad records |" in md.read_text()
+    stats = list(csv.DictReader((tmp_path / "stats.tsv").open(), delimiter="\t"))
+    assert (stats[0]["documents_read"], stats[0]["documents_lost_duplicates"], stats[0]["empty_files"]) == (
+        "5",
+        "1",
+        "0",
+    )
+    text = console.getvalue()
+    assert "letters: 4 sentences in 3 documents; 5 documents read, 2 lost (1 to cleaning, 1 to duplicates), " \
+           "1 bad records skipped" in text  # fmt: skip
+    assert str(tmp_path / "out" / "letters.losses.tsv") in text

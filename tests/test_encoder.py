@@ -14,6 +14,7 @@ from neurotext.encoder import (
     ModelSettings,
     ScanSettings,
     check_is_encoder,
+    check_model_kind,
     load_tokenizer,
     make_batch,
     plan_batches,
@@ -169,13 +170,47 @@ def test_settings_errors_name_the_config_key():
             ScanSettings.from_config(block)
 
 
-def test_a_decoder_model_dir_is_refused(tmp_path):
-    from transformers import GPT2Config, GPT2Model
+def test_an_encoder_decoder_model_dir_is_refused_and_a_decoder_is_not_an_encoder(tmp_path):
+    from transformers import GPT2Config, GPT2Model, T5Config, T5Model
 
+    T5Model(T5Config(d_model=16, d_ff=32, num_layers=1, num_heads=2, vocab_size=64)).save_pretrained(tmp_path / "t5")
+    with pytest.raises(ConfigError, match=r"model.path .*'t5' is neither a transformer encoder nor a decoder"):
+        check_model_kind(tmp_path / "t5")
+    with pytest.raises(ConfigError, match="model.path"):
+        Encoder.load(tmp_path / "t5", device="cpu")
     GPT2Model(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=64, n_positions=64)).save_pretrained(tmp_path)
-    with pytest.raises(ConfigError, match=r"model.path .*'gpt2' is not a transformer encoder"):
+    assert check_model_kind(tmp_path) == "decoder"
+    with pytest.raises(ConfigError, match=r"model.path .*a decoder language model, not a transformer encoder"):
         check_is_encoder(tmp_path)
     with pytest.raises(ConfigError, match="model.path"):
-        Encoder.load(tmp_path, device="cpu")
-    with pytest.raises(ConfigError, match="model.path"):
         Encoder.load(tmp_path / "missing", device="cpu")
+
+
+
+@st.composite
+def texts_and_spans(draw):
+    """Texts with assorted whitespace and, per text, spans (start <= end) inside it."""
+    texts = draw(st.lists(st.text(alphabet=" \tab\u00a0\u3000\u00e9\n", max_size=12), min_size=1, max_size=6))
+    spans = []
+    for text in texts:
+        pairs = draw(st.lists(st.tuples(st.integers(0, len(text)), st.integers(0, len(text))), max_size=3))
+        spans.append([tuple(sorted(pair)) for pair in pairs])
+    return texts, spans
+
+
+@settings(max_examples=80, deadline=None)
+@given(texts_and_spans())
+def test_trimming_offsets_skips_leading_whitespace_like_a_python_oracle(case):
+    from neurotext.encoder import trim_leading_whitespace
+
+    texts, spans = case
+    lengths = np.array([len(s) for s in spans], dtype=np.int64)
+    flat = [(owner, span) for owner, per_text in enumerate(spans) for span in per_text]
+    start = np.array([span[0] for _, span in flat], dtype=np.int32)
+    end = np.array([span[1] for _, span in flat], dtype=np.int32)
+    got = trim_leading_whitespace(texts, lengths, start, end)
+    for (owner, (s, e)), trimmed in zip(flat, got.tolist(), strict=True):
+        expected = s
+        while expected < e and texts[owner][expected].isspace():
+            expected += 1
+        assert trimmed == expected

@@ -7,7 +7,10 @@ Conda cannot run here (no channel access, no binary), so these tests check the e
   the Makefile's torch), so what the tests prove holds for the cluster's envs;
 - every rule of the Snakefile and `workflow/rules/*.smk` that runs something has `conda:` naming an existing env;
 - every third-party module that a rule's script reaches by import (read statically with `ast`, following the
-  `neurotext` package's own imports) is provided by that rule's env.
+  `neurotext` package's own imports) is provided by that rule's env;
+- and, since a static walk misses what third-party code imports on a job's behalf (pyarrow's `.to_pandas()`
+  imports pandas), every module each job of the shared end-to-end run really imported (traced by
+  tests/import_trace/sitecustomize.py) is provided by its rule's env: pinned, or required by a pinned package.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.metadata
+import json
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -340,8 +346,11 @@ def test_rule_env_provides_every_third_party_import(rule):
     assert script.is_file(), f"{rule.where}: script {script} does not exist"
     assert env_path is not None and env_path.is_file(), f"{rule.where}: no conda env"
     env = load_env(env_path)
+    installed = env_distributions(env)  # the pins and what they require (conda installs both)
     missing = {
-        module: via for module, via in third_party_modules(script).items() if not env.provides(package_names(module))
+        module: via
+        for module, via in third_party_modules(script).items()
+        if not env.provides(package_names(module)) and not package_names(module) & installed
     }
     assert not missing, (
         f"{rule.where}: {env_path.relative_to(REPO)} lacks packages for modules its code imports "
@@ -413,3 +422,170 @@ def test_rule_parser_reads_directives(tmp_path):
     assert [rule.name for rule in rules] == ["a", "all"]
     assert rules[0].path_of("conda") == (tmp_path / "envs" / "a.yaml").resolve()
     assert "script" not in rules[1].directives
+
+
+# ------------------------------------------------------------------------- what the jobs really import, at run time
+# The static walk above cannot see imports made by third-party code on the job's behalf (pyarrow's `.to_pandas()`
+# imports pandas; transformers and matplotlib load modules lazily). So the shared end-to-end run (`e2e_run`,
+# tests/conftest.py) runs every job with tests/import_trace/ on PYTHONPATH: its sitecustomize writes, per job,
+# every top-level module the job had imported when it exited. Each module must be provided by the rule's env: by a
+# pinned package or by a package a pinned one requires (conda installs those too; read from the metadata of the
+# virtualenv the tests run in, whose pins the envs match), or by Snakemake's own script preamble.
+IMPORT_TRACE = REPO / "tests" / "import_trace"
+IMPORT_TRACE_DIR = "imports"  # beside the shared run's working directory
+
+
+def import_trace_env(trace_dir: Path) -> dict[str, str]:
+    """Environment variables that make every job of a workflow run write its import trace into `trace_dir`."""
+    path = [str(IMPORT_TRACE), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {"NEUROTEXT_IMPORT_TRACE": str(trace_dir), "PYTHONPATH": os.pathsep.join(path)}
+
+
+@functools.cache
+def distribution_requirements(name: str) -> frozenset[str]:
+    """Normalized names of what an installed distribution requires (extras and non-matching markers left out)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requires = importlib.metadata.distribution(name).requires or []
+    except importlib.metadata.PackageNotFoundError:
+        return frozenset()
+    names = set()
+    for text in requires:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.add(normalize(requirement.name))
+    return frozenset(names)
+
+
+def env_distributions(env: CondaEnv) -> set[str]:
+    """Normalized PyPI names of everything `env` installs: its pins (conda aliases mapped: pytorch-gpu -> torch)
+    and, recursively, what they require."""
+    todo = [lock_name(name) for name in [*env.conda, *env.pip]]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(distribution_requirements(name) - seen)
+    return seen
+
+
+@functools.cache
+def snakemake_preamble_modules() -> frozenset[str]:
+    """Top-level modules a job has from Snakemake's script preamble (its own path, not the env's)."""
+    code = ("import json, sys; before = set(sys.modules); from snakemake import script; "
+            "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))")  # fmt: skip
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return frozenset(json.loads(output)) | {"snakemake", "__mp_main__", "sitecustomize"}
+
+
+# Modules a job has without any package of its env: Python's own start-up (setuptools' .pth hook, sysconfig data).
+PYTHON_STARTUP_MODULES = {"_distutils_hack"}
+# Modules third-party code imports only when they happen to be installed (inside `try: ... except ImportError`, or
+# after probing for them), so a job in the virtualenv, which has them, imports them and a job in an env without
+# them still works: module -> (the third-party packages whose import of it is optional, where). Only a first
+# import by one of those packages is excused; a module one of them brings in is excused with it (scikit-learn's
+# narwhals when nltk imports scikit-learn). pyarrow's optional pandas is deliberately NOT excused: it would hide
+# the `.to_pandas()` calls that need pandas, so every env whose jobs use pyarrow's datasets provides pandas.
+OPTIONAL_RUNTIME_IMPORTS: dict[str, tuple[frozenset[str], str]] = {
+    "cloudpickle": (frozenset({"pyarrow"}), "pyarrow's serialization, when installed"),
+    "PIL": (frozenset({"transformers"}), "transformers.utils.import_utils probes the vision backend"),
+    "scipy": (frozenset({"transformers", "nltk"}), "transformers' backend probe; nltk.metrics.association"),
+    "sklearn": (frozenset({"nltk"}), "nltk.classify.scikitlearn wraps it when installed"),
+    "colorama": (frozenset({"torch", "numba"}), "coloured messages of torch._inductor and numba.core.errors"),
+    "tabulate": (frozenset({"torch"}), "torch._dynamo.trace_rules' optional table printing"),
+    "charset_normalizer": (frozenset({"numpy"}), "numpy.f2py.crackfortran's optional encoding detection"),
+    "rich": (frozenset({"sklearn"}), "sklearn.callback's optional progress bars"),
+    "psutil": (frozenset({"joblib"}), "joblib's loky backend, when installed"),
+    "yaml": (frozenset({"numba"}), "numba.core.config reads .numba_config.yaml only with pyyaml"),
+}
+
+
+def module_distributions(module: str, file: str | None) -> set[str]:
+    """Normalized names of the distributions that hold a top-level module: from the installed metadata, else from
+    the package directory its file lies in (Cython registers shared modules such as pandas' `_cyutility` under a
+    top-level name)."""
+    names = set(installed_distributions().get(module, []))
+    if not names and file:
+        parts = Path(file).parts
+        if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts):
+            owner = Path(parts[parts.index("site-packages") + 1]).stem.split(".")[0]
+            names = set(installed_distributions().get(owner, []))
+    return {normalize(name) for name in names}
+
+
+def unprovided_imports(trace: dict, env: CondaEnv, own: Iterable[Path] = (SRC, REPO / "workflow")) -> dict[str, str]:
+    """The third-party modules of one job trace that `env` does not provide: module -> the module that first
+    imported it. Modules with no file (built in), the standard library's, Snakemake's preamble's, the project's own
+    (under a directory of `own`) and `OPTIONAL_RUNTIME_IMPORTS` are not counted."""
+    provided = env_distributions(env)
+    skipped = snakemake_preamble_modules() | PYTHON_STARTUP_MODULES | {"__main__"}
+    missing = {}
+    for module, file in sorted(trace["modules"].items()):
+        if module in sys.stdlib_module_names or module in skipped or module.startswith("_sysconfigdata"):
+            continue
+        if file is None or any(Path(file).resolve().is_relative_to(directory) for directory in own):
+            continue
+        if not module_distributions(module, file) & provided:
+            missing[module] = trace["importers"].get(module, "?")
+    return drop_optional(missing, trace)
+
+
+def drop_optional(missing: dict[str, str], trace: dict) -> dict[str, str]:
+    """`missing` without the modules `OPTIONAL_RUNTIME_IMPORTS` excuses, and without what an excused module brought
+    in (its first importer, or the distribution its file belongs to, is an excused one's)."""
+    excused = {module for module, importer in missing.items() if module in OPTIONAL_RUNTIME_IMPORTS
+               and importer.split(".")[0] in OPTIONAL_RUNTIME_IMPORTS[module][0]}  # fmt: skip
+    changed = True
+    while changed:
+        owners = {name for module in excused for name in module_distributions(module, trace["modules"].get(module))}
+        more = {module for module, importer in missing.items() if module not in excused
+                and (importer.split(".")[0] in excused
+                     or module_distributions(module, trace["modules"].get(module)) <= owners != set())}  # fmt: skip
+        changed = bool(more)
+        excused |= more
+    return {module: importer for module, importer in missing.items() if module not in excused}
+
+
+def read_import_traces(trace_dir: Path) -> list[dict]:
+    """The job traces the import tracer wrote into `trace_dir`, by file name."""
+    return [json.loads(path.read_text()) for path in sorted(trace_dir.glob("*.json"))]
+
+
+@pytest.mark.e2e
+def test_every_job_of_the_test_run_imports_only_what_its_env_provides(e2e_run):
+    traces = read_import_traces(e2e_run.parent / IMPORT_TRACE_DIR)
+    rules = {rule.name: rule for rule in acting_rules()}
+    traced = {trace["rule"] for trace in traces}
+    assert len(traced) >= 20, f"only {sorted(traced)} wrote import traces: is tests/import_trace on PYTHONPATH?"
+    assert {"table3", "scan_shard", "build_browser", "records_layers", "parse_shard"} <= traced, sorted(traced)
+    problems = []
+    for trace in traces:
+        rule = rules[trace["rule"]]
+        env = load_env(rule.path_of("conda"))
+        missing = unprovided_imports(trace, env)
+        if missing:
+            problems.append(f"{rule.where}: {env.path.relative_to(REPO)} lacks packages for modules the job "
+                            f"imported at run time (module: first imported by): {missing}")  # fmt: skip
+    assert not problems, "\n".join(sorted(set(problems))) + "\nadd them, pinned, to the env"
+
+
+def test_import_trace_catches_a_module_imported_by_third_party_code(tmp_path):
+    """The tracer records pandas for a job that only calls pyarrow's `.to_pandas()`, and the check then fails an
+    env without pandas and passes one with it."""
+    script = write(tmp_path / "job.py", "import types\nsnakemake = types.SimpleNamespace(rule='job')\n"
+                   "import pyarrow as pa\npa.table({'a': [1]}).to_pandas()\n")  # fmt: skip
+    env_vars = import_trace_env(tmp_path / "trace")
+    subprocess.run([sys.executable, str(script)], check=True, env={**os.environ, **env_vars}, timeout=120)
+    (trace,) = read_import_traces(tmp_path / "trace")
+    assert trace["rule"] == "job" and "pandas" in trace["modules"]
+    without = load_env(write(tmp_path / "a.yaml", "channels: [conda-forge, nodefaults]\ndependencies:\n"
+                             "  - python=3.11.7\n  - pyarrow=26.0.1\n"))  # fmt: skip
+    with_pandas = load_env(write(tmp_path / "b.yaml", "channels: [conda-forge, nodefaults]\ndependencies:\n"
+                                 "  - python=3.11.7\n  - pyarrow=26.0.1\n  - pandas=3.1.1\n"))  # fmt: skip
+    assert set(unprovided_imports(trace, without)) >= {"pandas"}
+    assert unprovided_imports(trace, with_pandas) == {}

@@ -100,3 +100,27 @@ def test_bad_source_blocks_are_named(tmp_path: Path) -> None:
         fetch_source({"name": "staged", "kind": "path", "path": str(tmp_path / "nope.tgz")}, str(tmp_path / "y"))
     with pytest.raises(FetchError, match="needs `package` and `version`"):
         fetch_source({"name": "pkg", "kind": "npm"}, str(tmp_path / "z"))
+
+
+def test_dataset_source_names_the_key_of_a_missing_path(tmp_path: Path) -> None:
+    from neurotext.config import ConfigError
+    from neurotext.fetch import dataset_source, fetched_path
+
+    present = tmp_path / "data.csv"
+    present.write_text("text\nhello\n")
+    config = {
+        "sources": {"vader": {"kind": "pypi_sdist", "file": "vaderSentiment-3.3.2.tar.gz"}},
+        "datasets": {
+            "here": {"format": "table", "path": str(present)},
+            "fetched": {"format": "vader", "path": "resources/sources/vader/vaderSentiment-3.3.2.tar.gz"},
+            "gone": {"format": "reuters", "path": str(tmp_path / "reuters21578.tar.gz")},
+            "typo": {"format": "vader", "path": "resources/sources/vader/vaderSentiment-3.3.1.tar.gz"},
+        },
+    }
+    assert dataset_source(config, "here") == str(present)
+    assert dataset_source(config, "fetched") == "resources/sources/vader/vaderSentiment-3.3.2.tar.gz"
+    assert fetched_path(config, "./resources/sources/vader/vaderSentiment-3.3.2.tar.gz")
+    assert not fetched_path(config, "resources/sources/other/vaderSentiment-3.3.2.tar.gz")
+    for name in ("gone", "typo"):
+        with pytest.raises(ConfigError, match=rf"datasets\.{name}\.path = .*no such file or folder.*accepted layouts"):
+            dataset_source(config, name)

@@ -47,7 +47,7 @@ from neurotext.finetune import (
     write_distances,
     write_table3,
 )
-from neurotext.formats import CORPUS_SCHEMA
+from neurotext.artifacts.corpus import CORPUS_SCHEMA
 from neurotext.ids import make_sentence_ids
 from neurotext.io import write_parquet
 from neurotext.scan import sample_activations
@@ -627,7 +627,7 @@ def test_epoch_batches_cover_every_example_once_and_buckets_cut_padding():
 
 def write_topk(path: Path, ids: np.ndarray) -> str:
     """A topk parquet (TOPK_SCHEMA) whose neuron n has the sentence ids ids[n] by rank."""
-    from neurotext.formats import TOPK_SCHEMA
+    from neurotext.artifacts.topk import TOPK_SCHEMA
 
     n_neurons, k = ids.shape
     table = pa.Table.from_arrays(
@@ -712,3 +712,43 @@ def test_length_matched_section_compares_sets_within_each_length_bin(tmp_path):
     assert "does not hold fully: training <= held-out" in body["| 9-15"]
     assert body["| 41+"] == "| 41+ | 4.0 (1) | - | - | cannot be checked |"
     assert "| 16-25" not in body
+
+
+def _dataclass_defaults(cls) -> dict:
+    """Field -> default of a settings dataclass, nested settings as dicts (required fields left out)."""
+    import dataclasses
+
+    out = {}
+    for item in dataclasses.fields(cls):
+        if item.default is not dataclasses.MISSING:
+            out[item.name] = list(item.default) if isinstance(item.default, tuple) else item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            out[item.name] = _dataclass_defaults(type(item.default_factory()))
+    return out
+
+
+def _schema_defaults(block: dict) -> dict:
+    out = {}
+    for name, spec in block.get("properties", {}).items():
+        if "properties" in spec:
+            out[name] = _schema_defaults(spec)
+        elif "default" in spec:
+            out[name] = spec["default"]
+    return out
+
+
+def test_settings_defaults_agree_with_the_config_schema():
+    """The dataclasses hold the code's only copy of each default; the schema states the same ones."""
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
+    ours = _dataclass_defaults(FinetuneSettings)
+    theirs = _schema_defaults(schema["properties"]["finetune"])
+    for name in ("max_train_examples", "max_holdout_examples"):  # null defaults: the schema leaves them unset
+        assert ours.pop(name) is None
+    ours["eval"].pop("out_of_domain")  # required in the schema
+    assert ours == theirs
+    minimal = {"dataset": "books", "label": "genre", "eval": {"out_of_domain": "tweets"}}
+    settings = FinetuneSettings.from_config(minimal)
+    assert settings.eval.n == theirs["eval"]["n"] and settings.overlap.k == theirs["overlap"]["k"]
+    assert settings.lr == theirs["lr"] and settings.holdout.train_values == tuple(theirs["holdout"]["train_values"])

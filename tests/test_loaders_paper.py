@@ -375,10 +375,12 @@ def ng_archive(tmp_path_factory) -> Path:
 
 def test_newsgroups_archive(ng_archive):
     docs = documents(load(ng_archive, "newsgroups"))
-    # the rec.autos post holds nothing but headers and quotes: empty after cleaning, skipped
+    # the rec.autos post holds nothing but headers and quotes: empty after cleaning, passed on with no text so that
+    # the corpus stage names it as a document lost to cleaning (corpus/<dataset>.losses.tsv)
     assert [d.doc_id for d in docs] == ["train/sci.space/60804", "train/alt.atheism/51060",
-                                        "test/comp.graphics/38758"]  # fmt: skip
-    space, atheism, graphics = docs
+                                        "test/rec.autos/103007", "test/comp.graphics/38758"]  # fmt: skip
+    space, atheism, autos, graphics = docs
+    assert autos.text == ""
     assert atheism.meta == {"domain": "news", "topic": "alt.atheism", "split": "train", "title": "Faith and reason"}
     assert atheism.extra == {"top_topic": "alt"}
     assert graphics.extra == {"top_topic": "comp"} and graphics.meta["split"] == "test"
@@ -395,7 +397,7 @@ def test_newsgroups_directory_and_split_filter(ng_archive):
     from_dir = documents(load(NG, "newsgroups"))
     assert sorted(d.doc_id for d in from_dir) == sorted(d.doc_id for d in documents(load(ng_archive, "newsgroups")))
     only_test = documents(load(ng_archive, "newsgroups", splits=["test"]))
-    assert [d.doc_id for d in only_test] == ["test/comp.graphics/38758"]
+    assert [d.doc_id for d in only_test] == ["test/rec.autos/103007", "test/comp.graphics/38758"]
     keep_headers = documents(load(NG, "newsgroups", remove=["quotes"], splits=["train"]))
     assert any(d.text.startswith("From:") for d in keep_headers)
 

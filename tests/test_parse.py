@@ -15,7 +15,8 @@ from stanza.models.common.doc import Document
 from stanza.models.constituency import tree_reader
 
 from neurotext.config import ConfigError
-from neurotext.formats import CORPUS_SCHEMA, TOPK_SCHEMA
+from neurotext.artifacts.corpus import CORPUS_SCHEMA
+from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.ids import make_sentence_ids
 from neurotext.io import read_config_hash
 from neurotext.parse import (

@@ -1,6 +1,7 @@
 """Patterns stage on synthetic parquet inputs: a planted-signal neuron, random neurons, bad input, Table 2, Figure 1.
 
-The corpus comes from a small random grammar with PTB tags and dependency trees (labels-only, DESIGN.md section 3).
+The corpus comes from a small random grammar with PTB tags and dependency trees (labels-only; docs/ARCHITECTURE.md,
+"Pattern mining").
 Neuron 0's top 100 are built to hold the skip-gram "going ... be" in exactly 60 sentences, the subtree
 "(UH (RB) (RB))" in exactly 50 and domain=wiki in exactly 80; every expected count is recounted here by brute force
 (plain Python over tokens, bracket strings and metadata), never taken from the code under test.
@@ -20,8 +21,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from neurotext.config import ConfigError
-from neurotext.formats import CORPUS_SCHEMA, METADATA_FIELDS, PATTERNS_SCHEMA, TOPK_SCHEMA
+from neurotext.artifacts.corpus import CORPUS_SCHEMA, METADATA_FIELDS
+from neurotext.artifacts.patterns import PATTERNS_SCHEMA
+from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.io import write_parquet
+from neurotext.validate import with_defaults
 from neurotext.patterns import (
     METADATA_SCHEMA,
     RANGE_OUTPUTS,
@@ -329,8 +333,8 @@ def run_stage(run: SyntheticRun, settings: dict | None = None, tag: str = "a") -
     for start, end in ranges:
         name = range_name(start, end)
         outputs = {kind: root / "patterns" / kind / "layer1" / f"{name}.parquet" for kind in RANGE_OUTPUTS}
-        profile_range(run.files["topk"], out["sentences"], out["corpus_metadata"], start, end, settings, outputs,
-                      "hash")  # fmt: skip
+        profile_range(run.files["topk"], out["sentences"], out["corpus_metadata"], start, end,
+                      with_defaults("patterns", settings), outputs, "hash")  # fmt: skip
         for kind in RANGE_OUTPUTS:
             range_files[kind].append(outputs[kind])
     out["patterns"] = root / "patterns" / "layer1.parquet"
@@ -430,7 +434,7 @@ def test_words_are_counted_by_class_case_sensitively(synthetic, stage):
 
     for row in words:
         name, token = row["pattern"].split(":", 1)
-        tags = dict(PatternSettings().word_classes)[name]
+        tags = dict(PatternSettings.from_config(with_defaults("patterns")).word_classes)[name]
         assert (row["support_top"], row["support_bg"]) == (count(top, token, tags), count(background, token, tags))
 
 
@@ -510,17 +514,28 @@ def test_missing_parse_is_a_clear_error(synthetic, tmp_path):
 )  # fmt: skip
 def test_bad_config_names_the_key(block, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        PatternSettings.from_config(with_defaults("patterns", block))
+
+
+def test_an_unvalidated_block_names_the_missing_key():
+    """Defaults live in the schema only: a block that skipped validation fails naming the key, never guesses."""
+    block = with_defaults("patterns")
+    del block["skipgrams"]["max_gap"]
+    with pytest.raises(ConfigError, match=r"patterns\.skipgrams\.max_gap.*with_defaults"):
         PatternSettings.from_config(block)
+    with pytest.raises(ConfigError, match=r"table2\.per_cell"):
+        Table2Settings.from_config({"neurons": [], "seed": 0, "count": 3})
 
 
 def test_table2_neurons_from_config_or_a_seeded_draw():
-    assert choose_neurons(Table2Settings(("L11.309", "L6.200", "L8.270")), 12, 768) == [(11, 309), (6, 200), (8, 270)]
+    chosen = Table2Settings(("L11.309", "L6.200", "L8.270"), 0, 3, 3)
+    assert choose_neurons(chosen, 12, 768) == [(11, 309), (6, 200), (8, 270)]
     with pytest.raises(ConfigError, match=r"table2\.neurons\[0\].*L13\.5"):
-        choose_neurons(Table2Settings(("L13.5",)), 12, 768)
-    drawn = choose_neurons(Table2Settings(seed=0, count=3), 6, 384)
-    assert drawn == choose_neurons(Table2Settings(seed=0, count=3), 6, 384)
+        choose_neurons(Table2Settings(("L13.5",), 0, 3, 3), 12, 768)
+    drawn = choose_neurons(Table2Settings((), seed=0, count=3, per_cell=3), 6, 384)
+    assert drawn == choose_neurons(Table2Settings((), seed=0, count=3, per_cell=3), 6, 384)
     assert len(set(drawn)) == 3 and all(1 <= layer <= 6 and 0 <= n < 384 for layer, n in drawn)
-    assert drawn != choose_neurons(Table2Settings(seed=1, count=3), 6, 384)
+    assert drawn != choose_neurons(Table2Settings((), seed=1, count=3, per_cell=3), 6, 384)
 
 
 def test_table2_and_figure1(synthetic, stage, tmp_path):
@@ -556,5 +571,6 @@ def test_malformed_tree_names_the_file_and_sentence(synthetic, stage, tmp_path):
     sentence = table["sentence_id"][row].as_py()
     outputs = {kind: tmp_path / f"{kind}.parquet" for kind in RANGE_OUTPUTS}
     with pytest.raises(ValueError, match=f"{broken}: sentence {sentence}: malformed tree"):
-        profile_range(synthetic.files["topk"], broken, stage["corpus_metadata"], 0, N_NEURONS, None, outputs)
+        profile_range(synthetic.files["topk"], broken, stage["corpus_metadata"], 0, N_NEURONS,
+                      with_defaults("patterns"), outputs)  # fmt: skip
     assert not any(path.exists() for path in outputs.values())

@@ -119,13 +119,15 @@ class Pipeline:
         write_histogram_edges(
             [str(self.sample_acts[(model["pooling"], L)]) for L in every_layer], records["histogram"], str(self.edges)
         )
-        self.shards, self.acts = [], []
+        self.shards, self.acts, self.top_tokens = [], [], []
         for shard in range(n_shards):
             target = root / "shards" / f"{shard}.parquet"
             make_shard(str(self.corpus), shard, n_shards, str(model_dir), MAX_LENGTH, str(target), "cafe")
             self.shards.append(str(target))
             acts = root / "acts" / f"{shard}.npz"
-            scan_shard(str(target), str(model_dir), dict(model), dict(scan), str(acts), histogram_edges=str(self.edges))
+            self.top_tokens.append(str(root / "acts" / f"{shard}.toptokens.npz"))
+            scan_shard(str(target), str(model_dir), dict(model), dict(scan), str(acts), histogram_edges=str(self.edges),
+                       top_tokens=self.top_tokens[-1], top_n=records["top_n"])  # fmt: skip
             self.acts.append(str(acts))
         self.topk, self.hist, self.records_out = {}, {}, {}
         for layer in layers:
@@ -137,13 +139,15 @@ class Pipeline:
         self.layers = layers
         self.build(self.records_out)
 
-    def build(self, outputs: dict[int, Path]) -> None:
-        """Records of every layer in one call (one re-run of the wanted sentences)."""
+    def build(self, outputs: dict[int, Path], from_scan: bool = True) -> None:
+        """Records of every layer in one call, as the workflow makes them: top rows from the scan's top tokens, one
+        re-run of the quantile sentences (`from_scan=False`: every wanted sentence re-run)."""
         build_records(
             [str(self.topk[layer]) for layer in self.layers], str(self.sample),
             [str(self.sample_acts[(self.model["pooling"], layer)]) for layer in self.layers], [str(self.corpus)],
             str(self.model_dir), self.model, SCAN, self.records, list(self.layers),
             [str(outputs[layer]) for layer in self.layers], "cafe",
+            top_tokens=self.top_tokens if from_scan else (), shards=self.shards if from_scan else (),
         )  # fmt: skip
 
 
@@ -177,6 +181,23 @@ def check_rows_against_oracle(pipe: Pipeline, oracle: Oracle, layer: int, site: 
 
 # --------------------------------------------------------------------------------------------------------------
 # Records against a direct recomputation
+
+
+def test_records_from_the_scan_equal_a_full_rerun(run, tmp_path):
+    """Top rows read from the scan's top tokens and the old way (every wanted sentence re-run) give the same rows,
+    offsets and flags, and activations within float tolerance (batches differ, so the last bits may)."""
+    rerun = {layer: tmp_path / f"layer{layer}.parquet" for layer in run.layers}
+    run.build(rerun, from_scan=False)
+    for layer in run.layers:
+        scan_table, rerun_table = pq.read_table(run.records_out[layer]), pq.read_table(rerun[layer])
+        for name in scan_table.column_names:
+            got, want = scan_table[name].to_pylist(), rerun_table[name].to_pylist()
+            if name in ("activation", "token_activations"):
+                flat = lambda rows: np.array([v for r in rows for v in (r if isinstance(r, list) else [r])])  # noqa: E731
+                np.testing.assert_allclose(flat(got), flat(want), atol=TOL, rtol=0)
+            else:
+                assert got == want, name
+
 
 
 def test_records_agree_with_a_direct_recomputation(run, oracle):
@@ -478,7 +499,9 @@ def test_constant_neuron_special_only_sentences_and_normalized_characters(tmp_pa
 
 
 def test_settings_defaults_and_errors_name_the_key():
-    default = RecordSettings.from_config(None)
+    from neurotext.validate import with_defaults
+
+    default = RecordSettings.from_config(with_defaults("records"))
     assert (default.top_n, default.bands, default.per_band, default.histogram.bins) == (20, 5, 5, 64)
     assert RecordSettings.from_config(RECORDS).histogram.margin == 0.1
     for block, key in (
@@ -491,7 +514,9 @@ def test_settings_defaults_and_errors_name_the_key():
         ({"topn": 3}, "records.topn"),
     ):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-            RecordSettings.from_config(block)
+            RecordSettings.from_config(with_defaults("records", block))
+    with pytest.raises(ConfigError, match=r"records\.histogram\.margin.*with_defaults"):  # unvalidated: no fallback
+        RecordSettings.from_config({**RECORDS, "histogram": {"bins": 8}})
 
 
 def test_quantile_requests_with_fewer_sentences_than_bands():
@@ -504,9 +529,41 @@ def test_quantile_requests_with_fewer_sentences_than_bands():
 
 def test_missing_sentence_texts_are_an_error_naming_the_files(run, tmp_path, write_corpus):
     other = write_corpus(tmp_path / "other.parquet", ["Just one sentence here."], dataset_code=2)
-    with pytest.raises(ValueError, match=r"in none of the corpus files.*other\.parquet"):
+    with pytest.raises(ValueError, match=r"no row in the corpus files.*other\.parquet"):
         build_records(
             [str(run.topk[1])], str(run.sample), [str(run.sample_acts[("max", 1)])], [str(other)],
             str(run.model_dir), MODEL, SCAN, RECORDS, [1], [str(tmp_path / "r.parquet")], "",
         )  # fmt: skip
     assert not (tmp_path / "r.parquet").exists()
+
+
+def test_artifact_readers_read_what_the_stage_wrote(run, tmp_path):
+    """`neurotext.artifacts.records` reads the records and histograms back exactly (the browser's only way in), and
+    a file that is not one names itself and the rule to rerun."""
+    import pyarrow as pa
+
+    from neurotext.artifacts.records import read_histograms as read_hist_artifact
+    from neurotext.artifacts.records import read_records as read_records_artifact
+
+    for layer in (1, 2):
+        table = pq.read_table(run.records_out[layer])
+        records = read_records_artifact(run.records_out[layer])
+        assert records.kind == table["kind"].to_pylist()
+        assert records.sentence_id.tolist() == table["sentence_id"].to_pylist()
+        starts = table["token_char_start"].to_pylist()
+        values = table["token_activations"].to_pylist()
+        for i in (0, len(records) // 2, len(records) - 1):
+            a, b = records.offsets[i], records.offsets[i + 1]
+            assert records.char_start[a:b].tolist() == starts[i]
+            np.testing.assert_array_equal(records.values[a:b], np.asarray(values[i], np.float32))
+        assert (records.band[records.quantile != records.quantile] == -1).all()  # top rows: no band, NaN quantile
+        hist = read_hist_artifact(run.hist[layer])
+        rows = pq.read_table(run.hist[layer]).to_pylist()
+        assert hist.counts.tolist() == [row["counts"] for row in rows] and hist.n.tolist() == [len(run.texts)] * 32
+        assert (hist.counts.sum(axis=1) + hist.underflow + hist.overflow == len(run.texts)).all()
+    bad = tmp_path / "layer1.parquet"
+    pq.write_table(pa.table({"neuron": pa.array([0], pa.int32())}), bad)
+    with pytest.raises(ValueError, match=r"layer1\.parquet: not a records file: no column kind.*rerun records_layers"):
+        read_records_artifact(bad)
+    with pytest.raises(ValueError, match=r"layer1\.parquet: not a records histogram file.*rerun records_histograms"):
+        read_hist_artifact(bad)

@@ -1,5 +1,5 @@
 """Relations among neurons (paper section 4.3): k-means SSE and clusters, t-SNE, top-K overlap, Figures 2-4 and
-the summary, on small synthetic inputs written in the formats of DESIGN.md section 2 (no Snakemake)."""
+the summary, on small synthetic inputs written in the schemas of docs/ARCHITECTURE.md, "Artifacts" (no Snakemake)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from matplotlib.colors import to_rgb
 
 from neurotext import relations as rel
 from neurotext.config import ConfigError
-from neurotext.formats import CORPUS_SCHEMA, TOPK_SCHEMA
+from neurotext.artifacts.corpus import CORPUS_SCHEMA
+from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.io import read_config_hash, write_parquet
+from neurotext.validate import with_defaults
 
 N_LAYERS = 3
 N_NEURONS = 60
@@ -28,7 +30,7 @@ N_SAMPLE = 40
 K_TOP = 12
 DOMAINS = {"books": (1, "book"), "tweets": (3, "twitter"), "movies": (4, "review")}
 SENTENCES_PER_DATASET = 50
-RELATIONS = {
+RELATIONS = with_defaults("relations", {  # the schema's defaults filled, as in a validated config
     "pooling": "cls",
     "standardize": "zscore",
     "k_min": 2,
@@ -41,7 +43,7 @@ RELATIONS = {
     "top_pairs": 5,
     "figure2": {"neurons": [10, 29]},
     "figure4": {"layer": 2},
-}
+})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -124,7 +126,7 @@ def run_stage(inputs: dict, out: Path, relations: dict = RELATIONS) -> dict[str,
         directory = out / "relations" / f"layer{layer}"
         paths = {
             "sse": directory / "sse.csv",
-            "clusters": directory / f"clusters_k{settings.k}.parquet",
+            "clusters": directory / f"clusters_k{settings.layer.k}.parquet",
             "tsne": directory / "tsne.parquet",
             "overlap": directory / "overlap.parquet",
         }
@@ -154,7 +156,7 @@ def run_stage(inputs: dict, out: Path, relations: dict = RELATIONS) -> dict[str,
     )
     summary = out / "relations" / "summary.csv"
     rel.relations_summary(
-        layers, inputs["topk"], files["clusters"], files["sse"], files["overlap"], inputs["corpus"], settings.k, summary
+        layers, inputs["topk"], files["clusters"], files["sse"], files["overlap"], inputs["corpus"], settings.layer.k, summary
     )
     files["figures"] = sorted(figures.iterdir())
     files["summary"] = [summary]
@@ -507,9 +509,9 @@ def test_k_above_the_number_of_neurons_names_the_config_key(tmp_path):
     with pytest.raises(ConfigError, match=r"relations\.k_max = 8.*only 6"):
         rel.relations_layer(sample, tmp_path / "none.parquet", None, 1, RELATIONS, 1, *[tmp_path / "x"] * 4)
     with pytest.raises(ConfigError, match=r"relations\.k = 4"):
-        rel.check_points(rel.RelationsSettings.from_config({**RELATIONS, "k_max": 3, "k_min": 2}), 3)
+        rel.check_points(rel.RelationsSettings.from_config({**RELATIONS, "k_max": 3, "k_min": 2}).layer, 3)
     with pytest.raises(ConfigError, match=r"relations\.tsne\.perplexity"):
-        rel.check_points(rel.RelationsSettings.from_config({**RELATIONS, "k_max": 4}), 8)
+        rel.check_points(rel.RelationsSettings.from_config({**RELATIONS, "k_max": 4}).layer, 8)
 
 
 def test_a_sample_of_one_sentence_names_sample_size(tmp_path):
@@ -545,17 +547,24 @@ def test_non_finite_activations_name_the_file_and_position(tmp_path):
 )
 def test_bad_config_names_the_key(change, key):
     with pytest.raises(ConfigError, match=key):
-        rel.check_relations_config({**RELATIONS, **change}, N_LAYERS, N_NEURONS, ["cls", "max"])
+        rel.check_relations_config(with_defaults("relations", {**RELATIONS, **change}), N_LAYERS, N_NEURONS,
+                                   ["cls", "max"])  # fmt: skip
 
 
 def test_config_defaults_and_boolean_standardize():
-    settings = rel.check_relations_config({}, 6, 384, ["cls", "max"])
-    assert (settings.k_min, settings.k_max, settings.k, settings.figure2_neurons, settings.figure4_layer) == (
+    settings = rel.check_relations_config(with_defaults("relations"), 6, 384, ["cls", "max"])
+    layer = settings.layer
+    assert (layer.k_min, layer.k_max, layer.k, settings.figure2_neurons, settings.figure4_layer) == (
         2, 20, 10, (301, 350), 6,
     )  # fmt: skip
-    assert rel.RelationsSettings.from_config({"standardize": True}).standardize == "zscore"
-    assert rel.RelationsSettings.from_config({"standardize": False}).standardize == "none"
-    assert rel.RelationsSettings.from_config(settings.layer_config()) == settings
+    for spelling, meaning in ((True, "zscore"), (False, "none")):
+        block = with_defaults("relations", {"standardize": spelling})
+        assert rel.RelationsSettings.from_config(block).layer.standardize == meaning
+    assert rel.LayerRelationsSettings.from_config(settings.layer_config()) == layer
+    unvalidated = with_defaults("relations")
+    del unvalidated["figure4"]["layer"]
+    with pytest.raises(ConfigError, match=r"relations\.figure4\.layer.*with_defaults"):  # no fallback in code
+        rel.RelationsSettings.from_config(unvalidated)
 
 
 def test_a_top_k_sentence_missing_from_the_corpus_names_the_file(tmp_path, inputs):

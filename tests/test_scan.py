@@ -21,7 +21,8 @@ import pytest
 import torch
 
 from neurotext.config import ConfigError
-from neurotext.formats import SHARD_SCHEMA, TOPK_SCHEMA
+from neurotext.artifacts.shards import SHARD_SCHEMA
+from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.scan import describe_acts, merge_topk, sample_activations, scan_shard
 from neurotext.shards import make_shard, read_shard
 
@@ -318,8 +319,10 @@ def test_bad_config_and_model_errors_name_the_key(corpus, shards, tiny_model_dir
         scan_shard(shards[0], str(tiny_model_dir), MODEL, {**SCAN, "token_budget": 0}, out)
     decoder = tmp_path / "gpt2"
     GPT2Model(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=64, n_positions=64)).save_pretrained(decoder)
-    with pytest.raises(ConfigError, match="model.path .* not a transformer encoder"):
-        scan_shard(shards[0], str(decoder), MODEL, SCAN, out)
+    with pytest.raises(ConfigError, match="token id .* shard .* another tokenizer"):
+        scan_shard(shards[0], str(decoder), MODEL, SCAN, out)  # a shard of the BERT tokenizer, a 64-token GPT-2
+    with pytest.raises(ConfigError, match="model.pooling = 'cls': a decoder"):
+        scan_shard(shards[0], str(decoder), {**MODEL, "pooling": "cls"}, SCAN, out)
     sample = tmp_path / "sample.parquet"
     pq.write_table(pa.table({"sentence_id": pa.array([1], pa.uint32()), "text": ["a b c"]}), sample)
     with pytest.raises(ConfigError, match="poolings"):

@@ -120,7 +120,7 @@ def test_log_odds_formula_written_out():
 
 @pytest.mark.parametrize(("k", "n"), [(30, 2000), (100, 2000), (100, 500), (1000, 2000), (10_000, 10_000)])
 def test_z_ranks_monotonically(k, n):
-    """More top support never lowers z; more background support never raises it (DESIGN: rank by z)."""
+    """More top support never lowers z; more background support never raises it (patterns are ranked by z)."""
     a = np.arange(0, k + 1, max(1, k // 100))
     for b in np.linspace(0, n, 41).astype(int):
         assert np.all(np.diff(log_odds_z(a, k, b, n)[1]) >= -1e-12)

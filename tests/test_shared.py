@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from neurotext.config import ConfigError, config_hash, model_dims, resolve_model_path
-from neurotext.formats import CORPUS_SCHEMA, parse_neuron_name
+from neurotext.artifacts.corpus import CORPUS_SCHEMA
+from neurotext.ids import parse_neuron_name
 from neurotext.ids import (
     IdOverflowError,
     dataset_code_of,

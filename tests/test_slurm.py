@@ -17,8 +17,10 @@ kills it and cancels its SLURM jobs, since a wrong status command makes Snakemak
 - profiles/workstation (no SLURM, runs anywhere): GPU jobs queue on the one GPU it declares.
 
 Time (shared 2-core machine, load 5-9): SLURM up in 14 s on a fresh machine (apt), 0.2 s when already up; the probe
-(1-2 min, mostly SLURM's smallest time limit, 1 min) runs beside the local pipeline run (2.5-5 min); then the SLURM
-pipeline run (7-13 min for 44-58 jobs: each job pays two Snakemake start-ups, ~7 s). Whole file: 10-18 min here.
+(1-2 min, mostly SLURM's smallest time limit, 1 min) runs beside the local pipeline run (2.5-5 min; that run is the
+session's shared end-to-end run, `e2e_run` in tests/conftest.py, made once for this file and tests/test_workflow.py);
+then the SLURM pipeline run (7-13 min for 44-58 jobs: each job pays two Snakemake start-ups, ~7 s). Whole file:
+10-18 min here.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,22 +104,47 @@ def cancel_jobs_of(output: str) -> None:
         subprocess.run(["scancel", "--name", run_id], capture_output=True, timeout=30)
 
 
+class WatchedProcess:
+    """A snakemake process in its own session, judged by its own clock: a thread drains its output (so a full pipe
+    never stalls it) and notes when it exits, so a process that finished in time passes however late the test asks
+    for its result."""
+
+    def __init__(self, command: list[str], cwd: Path) -> None:
+        self.started = time.monotonic()
+        self.ended: float | None = None
+        self.process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, start_new_session=True)  # fmt: skip
+        self.chunks: list[str] = []
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:
+            self.chunks.append(line)
+        self.process.wait()
+        self.ended = time.monotonic()
+
+    def result(self, limit_s: float) -> SnakemakeRun:
+        """The finished run; if it runs past `limit_s` seconds from its own start, kill it (and its SLURM jobs)
+        and fail the test."""
+        self.reader.join(max(0.0, limit_s - (time.monotonic() - self.started)))
+        if self.reader.is_alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.reader.join(60)
+            output = "".join(self.chunks)
+            cancel_jobs_of(output)
+            pytest.fail(f"snakemake killed {limit_s:.0f} s after its start (hard timeout):\n{output[-6000:]}")
+        return SnakemakeRun(self.process.returncode, "".join(self.chunks))
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds from the process's start to its exit (or to now, while it runs)."""
+        return (self.ended or time.monotonic()) - self.started
+
+
 def run_snakemake(command: list[str], cwd: Path, timeout: float) -> SnakemakeRun:
-    """Run snakemake with a hard timeout; on timeout kill it, cancel its SLURM jobs and fail with its output."""
-    process = subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)  # fmt: skip
-    return wait_for(process, timeout)
-
-
-def wait_for(process: subprocess.Popen, timeout: float) -> SnakemakeRun:
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        cancel_jobs_of(output)
-        pytest.fail(f"snakemake killed after {timeout:.0f} s (hard timeout):\n{output[-6000:]}")
-    return SnakemakeRun(process.returncode, output)
+    """Run snakemake with a hard timeout from its start; on timeout kill it, cancel its SLURM jobs and fail."""
+    return WatchedProcess(command, cwd).result(timeout)
 
 
 def slurm_jobs(run_id: str) -> list[SlurmJob]:
@@ -167,22 +195,20 @@ def slurm_cluster() -> None:
 
 
 @pytest.fixture(scope="module")
-def probe_process(slurm_cluster, tmp_path_factory) -> tuple[subprocess.Popen, Path, float]:
+def probe_process(slurm_cluster, tmp_path_factory) -> tuple[WatchedProcess, Path]:
     """The probe workflow through profiles/slurm, started in the background (it spends a minute waiting for SLURM
     to kill a job at its time limit)."""
     workdir = tmp_path_factory.mktemp("probe")
     command = snakemake_command(PROBE, workdir, "--profile", str(SLURM_PROFILE), *TEST_CLUSTER_ARGS,
                                 "--config", "gpu=1")  # fmt: skip
-    process = subprocess.Popen(command, cwd=workdir, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, start_new_session=True)  # fmt: skip
-    return process, workdir, time.monotonic()
+    return WatchedProcess(command, workdir), workdir
 
 
 @pytest.fixture(scope="module")
 def probe_run(probe_process) -> tuple[SnakemakeRun, Path]:
-    process, workdir, started = probe_process
-    run = wait_for(process, PROBE_TIMEOUT_S - (time.monotonic() - started))
-    return run, workdir
+    """The probe's result, judged by its own exit and its own elapsed time (PROBE_TIMEOUT_S from its start)."""
+    process, workdir = probe_process
+    return process.result(PROBE_TIMEOUT_S), workdir
 
 
 # --------------------------------------------------------------------------------------------------- the pipeline
@@ -209,11 +235,10 @@ def require_success(run: SnakemakeRun, workdir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_pipeline_run(probe_process, tmp_path_factory) -> Path:
-    """The tiny test config run locally (gpu = 1 as in the SLURM run: the config is part of every output's hash)."""
-    workdir = prepare_pipeline_workdir(tmp_path_factory.mktemp("local") / "work")
-    require_success(run_snakemake(pipeline_command(workdir, "--cores", "2"), workdir, PIPELINE_TIMEOUT_S), workdir)
-    return workdir
+def local_pipeline_run(probe_process, e2e_run) -> Path:
+    """The tiny test config run locally: the session's shared end-to-end run (`e2e_run`, tests/conftest.py), made
+    with the same config files as the SLURM run (gpu = 1: the config is part of every output's hash)."""
+    return e2e_run
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +303,19 @@ def test_profiles_parse_with_snakemakes_profile_parser():
             parsed = ProfileConfigFileParser().parse(stream)
         assert parsed, directory
     assert not (REPO / "profiles" / "default").exists(), "profiles/default would be loaded by every snakemake call"
+
+
+def test_a_process_is_judged_by_its_own_clock(tmp_path):
+    """A background run that finished in time passes however late its result is asked for (before: the limit
+    counted from the fixture's start, and a probe that exited 0 after 1 min 46 s was 'killed after -8 s')."""
+    quick = WatchedProcess([sys.executable, "-c", "print('done')"], tmp_path)
+    time.sleep(2.0)
+    run = quick.result(limit_s=1.0)
+    assert (run.returncode, run.output) == (0, "done\n") and quick.elapsed_s < 2.0
+    slow = WatchedProcess([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="killed 1 s after its start"):
+        slow.result(limit_s=1.0)
+    assert slow.process.poll() is not None
 
 
 def test_workstation_profile_queues_gpu_jobs_on_the_gpus_there_are(tmp_path):

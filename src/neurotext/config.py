@@ -51,38 +51,89 @@ def resolve_model_path(spec: str, key: str = "model.path") -> Path:
 
 @dataclass(frozen=True)
 class ModelDims:
-    """Shape of a model's neuron sites: layers are numbered 1..n_layers (0 = embeddings, never a target)."""
+    """Shape of a model's sites: layers are numbered 1..n_layers (0 = embeddings, never a target).
+
+    n_neurons: units per scanned layer (the site's neurons, or the number of directions / SAE latents with
+    `model.features`); layers: the scanned layers (`model.layers`, default all); features: `model.features`."""
 
     n_layers: int
-    n_neurons: int  # per layer, for the chosen site
+    n_neurons: int  # per layer, for the chosen site and features
     hidden_size: int
     intermediate_size: int
+    layers: tuple[int, ...] = ()
+    features: str = "neurons"
 
 
-def model_dims(model_dir: str | os.PathLike[str], site: str = "hidden") -> ModelDims:
-    """Read layer count and neurons per layer for `site` ('hidden' or 'ffn') from the model's config.json."""
+SITE_NAMES = ("hidden", "ffn", "attn")
+
+
+def _first(cfg: dict[str, Any], *names: str) -> Any:
+    return next((cfg[name] for name in names if cfg.get(name) is not None), None)
+
+
+def model_dims(
+    model_dir: str | os.PathLike[str],
+    site: str = "hidden",
+    model: dict[str, Any] | None = None,
+    trained_sae: dict[str, Any] | None = None,
+) -> ModelDims:
+    """Layer count and units per layer for `site` ('hidden', 'ffn' or 'attn') from the model's config.json (BERT,
+    DistilBERT, GPT-2, GPT-NeoX, Llama key names). With the config's `model:` block, `model.layers` and
+    `model.features` are applied (feature counts read from the directions / SAE file headers). `trained_sae`: the
+    config's `sae:` training block; an SAE the workflow has not trained yet has its `d_sae` latents."""
     config_path = Path(model_dir) / "config.json"
     try:
         cfg = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ConfigError(f"{config_path}: cannot read the model config ({error})") from error
     try:
-        n_layers = int(cfg.get("num_hidden_layers", cfg.get("n_layers")))
-        hidden = int(cfg.get("hidden_size", cfg.get("dim")))
-        intermediate = int(cfg.get("intermediate_size", cfg.get("hidden_dim", 4 * hidden)))
+        n_layers = int(_first(cfg, "num_hidden_layers", "n_layer", "n_layers"))
+        hidden = int(_first(cfg, "hidden_size", "n_embd", "dim", "d_model"))
+        intermediate = int(_first(cfg, "intermediate_size", "n_inner", "hidden_dim") or 4 * hidden)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"{config_path}: not a transformer encoder config (needs num_hidden_layers and hidden_size)"
+            f"{config_path}: not a transformer encoder or decoder config (needs num_hidden_layers / n_layer and "
+            "hidden_size / n_embd)"
         ) from None
-    if site not in ("hidden", "ffn"):
-        raise ConfigError(f"model.site = {site!r}: choose 'hidden' (layer outputs) or 'ffn' (intermediate)")
-    return ModelDims(n_layers, hidden if site == "hidden" else intermediate, hidden, intermediate)
+    if site not in SITE_NAMES:
+        raise ConfigError(f"model.site = {site!r}: choose hidden (block outputs), ffn (MLP activation) or attn")
+    n_neurons = intermediate if site == "ffn" else hidden
+    layers = tuple(range(1, n_layers + 1))
+    features = "neurons"
+    if model is not None:
+        from neurotext.featurespec import FeatureSettings, feature_width
+
+        if model.get("layers"):
+            layers = tuple(sorted(set(model["layers"])))
+            if layers[0] < 1 or layers[-1] > n_layers:
+                raise ConfigError(f"model.layers = {list(layers)}: the model has layers 1..{n_layers}")
+        settings = FeatureSettings.from_config(model)
+        features = settings.kind
+        if not settings.is_neurons:
+            widths = set()
+            for layer in layers:
+                pending = settings.kind == "sae" and not (settings.layer_path(layer) / "cfg.json").exists()
+                if pending and trained_sae is not None and layer in trained_sae.get("layers", []):
+                    widths.add(int(trained_sae.get("d_sae", 1536)))
+                    continue
+                d_in, width = feature_width(settings, layer)
+                if d_in != n_neurons:
+                    raise ConfigError(
+                        f"{settings.key()}: layer {layer} reads {d_in}-wide vectors, but site {site!r} is "
+                        f"{n_neurons} wide"
+                    )
+                widths.add(width)
+            if len(widths) != 1:
+                raise ConfigError(f"{settings.key()}: every layer needs the same number of features, {sorted(widths)}")
+            n_neurons = widths.pop()
+    return ModelDims(n_layers, n_neurons, hidden, intermediate, layers, features)
 
 
 def prepare_job_environment(src_dir: str) -> None:
     """Put `src_dir` first on PYTHONPATH for every job (local, cluster or conda) and keep Hugging Face offline."""
     existing = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src_dir, existing) if p and p != src_dir)
+    others = [p for p in (existing or "").split(os.pathsep) if p and p != src_dir]
+    os.environ["PYTHONPATH"] = os.pathsep.join([src_dir, *others])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

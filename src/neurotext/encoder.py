@@ -6,12 +6,21 @@ Used by the scan (top K per neuron, sample activations) and by later stages (tok
   `max_length` (counted). Token ids of many sentences live in one flat `Tokens` record (no Python list per token).
 * Batch plan: sentences sorted by (token length, sentence_id) and cut into batches of at most `token_budget` padded
   tokens (`plan_batches`), so the plan depends only on the sentences and the config.
-* Neuron sites, captured with forward hooks and pooled as soon as each layer has run, so at most a couple of layers'
-  [batch, tokens, width] activations exist at once: `hidden` = each layer's output (HF ``hidden_states[1..n]``),
-  `ffn` = each layer's intermediate activation (after the activation function).
-* Pooling over a sentence's tokens: `max` (also returns the argmax token index), `cls` (token 0), `mean`; with
-  `exclude_special`, special tokens ([CLS], [SEP]) are left out of max and mean (a sentence with no other token falls
-  back to all its tokens).
+* Models: BERT-like encoders and decoder LMs (GPT-2, GPT-NeoX/Pythia, Llama-style), any with a fast tokenizer.
+  A decoder's BOS token is prepended when its tokenizer defines one and does not add it itself (as SAELens does);
+  BOS is a special token like [CLS]/[SEP].
+* Character offsets cover a token's visible characters: leading whitespace (byte-level BPE and SentencePiece
+  tokens carry the preceding space, e.g. GPT-2's " cat") is trimmed off, a whitespace-only token gets an empty
+  span at its end; a byte-level token holding part of a multi-byte character spans the whole character.
+* Sites (`neurotext.features.sites`), captured with hooks and pooled as soon as each layer has run, so at most a
+  couple of layers' [batch, tokens, width] activations exist at once: `hidden` = each block's output, `ffn` = the
+  MLP's activation, `attn` = the attention output before the residual add. `model.layers` restricts the layers
+  run (the forward pass stops after the deepest one). `model.features` maps the site to directions or SAE latents
+  per token before pooling (`neurotext.features`).
+* Pooling over a sentence's tokens: `max` (also returns the argmax token index), `cls` (token 0; encoders only),
+  `mean`, `last` (the last pooled token: a decoder's last real token); with `exclude_special`, special tokens
+  ([CLS], [SEP], BOS) are left out of max, mean and last (a sentence with no other token falls back to all its
+  tokens).
 """
 
 from __future__ import annotations
@@ -30,11 +39,12 @@ import numpy as np
 import torch
 
 from neurotext.config import ConfigError
+from neurotext.features import FeatureMap, FeatureSettings, load_feature_map
+from neurotext.features.sites import SITES, Site, find_sites
 
 log = logging.getLogger("neurotext.encoder")
 
-SITES = ("hidden", "ffn")
-POOLINGS = ("max", "cls", "mean")
+POOLINGS = ("max", "cls", "mean", "last")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -51,6 +61,8 @@ class ModelSettings:
     pooling: str = "max"
     exclude_special: bool = True
     max_length: int = 128
+    features: FeatureSettings = FeatureSettings()
+    layers: tuple[int, ...] | None = None  # None = every layer
 
     @classmethod
     def from_config(cls, model: Mapping[str, Any]) -> ModelSettings:
@@ -65,7 +77,23 @@ class ModelSettings:
         exclude_special = model.get("exclude_special", True)
         if not isinstance(exclude_special, bool):
             raise ConfigError(f"model.exclude_special = {exclude_special!r}: true or false")
-        return cls(site=site, pooling=pooling, exclude_special=exclude_special, max_length=max_length)
+        layers = model.get("layers")
+        if layers is not None:
+            if (
+                not isinstance(layers, list | tuple)
+                or not layers
+                or any(not isinstance(x, int) or isinstance(x, bool) or x < 1 for x in layers)
+            ):
+                raise ConfigError(f"model.layers = {layers!r}: null (every layer) or a list of layers >= 1")
+            layers = tuple(sorted(set(layers)))
+        return cls(
+            site=site,
+            pooling=pooling,
+            exclude_special=exclude_special,
+            max_length=max_length,
+            features=FeatureSettings.from_config(model),
+            layers=layers,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,7 +124,7 @@ class ScanSettings:
 
 
 def check_pooling(pooling: str, key: str) -> None:
-    """Raise ConfigError naming `key` when `pooling` is not max, cls or mean."""
+    """Raise ConfigError naming `key` when `pooling` is not max, cls, mean or last."""
     if pooling not in POOLINGS:
         raise ConfigError(f"{key} = {pooling!r}: choose one of {', '.join(POOLINGS)}")
 
@@ -182,6 +210,7 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, chunk_size: int =
 
     backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())  # a private copy we may reconfigure
     backend.no_padding()
+    add_bos(backend, tokenizer)
     backend.enable_truncation(max_length)
     lengths: list[np.ndarray] = []
     ids: list[np.ndarray] = []
@@ -196,7 +225,8 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, chunk_size: int =
         ids.append(np.fromiter((i for e in encodings for i in e.ids), dtype=np.int32))
         specials.append(np.fromiter((m for e in encodings for m in e.special_tokens_mask), dtype=bool))
         spans = np.fromiter((c for e in encodings for span in e.offsets for c in span), dtype=np.int32)
-        starts.append(spans[0::2])
+        chunk_texts = texts[begin : begin + chunk_size]
+        starts.append(trim_leading_whitespace(chunk_texts, lengths[-1], spans[0::2], spans[1::2]))
         ends.append(spans[1::2])
 
     def flat(parts: list[np.ndarray], dtype) -> np.ndarray:
@@ -212,6 +242,50 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, chunk_size: int =
         char_end=flat(ends, np.int32),
         truncated=flat(truncated, bool),
     )
+
+
+def add_bos(backend, tokenizer) -> bool:
+    """Make `backend` (a `tokenizers.Tokenizer`) prepend the tokenizer's BOS token when the tokenizer defines one
+    and does not add it itself (GPT-2, Pythia); True when it was added. Encoders' tokenizers have no BOS or add it."""
+    from tokenizers import processors
+
+    bos = getattr(tokenizer, "bos_token", None)
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    if bos is None or bos_id is None or getattr(tokenizer, "cls_token", None) is not None:
+        return False
+    probe = backend.encode("a", add_special_tokens=True)
+    if probe.ids and probe.ids[0] == bos_id:
+        return False
+    template = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, int(bos_id))]
+    )
+    existing = backend.post_processor
+    backend.post_processor = processors.Sequence([existing, template]) if existing is not None else template
+    return True
+
+
+#: Code points that count as whitespace when trimming token offsets (str.isspace(); all lie below U+3100).
+_WHITESPACE = np.array([c for c in range(0x3100) if chr(c).isspace()], dtype=np.uint32)
+
+
+def trim_leading_whitespace(
+    texts: Sequence[str], lengths: np.ndarray, char_start: np.ndarray, char_end: np.ndarray
+) -> np.ndarray:
+    """`char_start` int32 [total] moved past leading whitespace of each token span (never beyond `char_end`):
+    byte-level BPE / SentencePiece tokens such as GPT-2's " cat" then cover "cat" only, like WordPiece offsets."""
+    if not len(char_start):
+        return char_start
+    text_lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    base = np.repeat(np.concatenate([[0], np.cumsum(text_lengths)[:-1]]), lengths)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    is_space = np.append(np.isin(codes, _WHITESPACE), False)
+    start = char_start.astype(np.int64)
+    end = char_end.astype(np.int64)
+    move = (start < end) & is_space[np.minimum(base + start, len(codes))]
+    while move.any():
+        start[move] += 1
+        move &= (start < end) & is_space[np.minimum(base + start, len(codes))]
+    return start.astype(np.int32)
 
 
 def plan_batches(lengths: np.ndarray, sentence_ids: np.ndarray, token_budget: int) -> list[np.ndarray]:
@@ -277,7 +351,7 @@ def make_batch(tokens: Tokens, rows: np.ndarray, exclude_special: bool, device: 
 @dataclass
 class Pooled:
     """One layer's pooled activations of a batch: values float32 [B, H] on the model's device; token_index int64
-    [B, H] for max pooling (index into the sentence's tokens of the max), None for cls and mean."""
+    [B, H] for max and last pooling (index into the sentence's tokens of the token read), None for cls and mean."""
 
     values: torch.Tensor
     token_index: torch.Tensor | None
@@ -295,6 +369,11 @@ def pool_activations(activations: torch.Tensor, pool_mask: torch.Tensor, pooling
         weights = pool_mask.to(torch.float32)[:, :, None]
         total = (activations.float() * weights).sum(dim=1)
         return Pooled(total / weights.sum(dim=1).clamp_min(1.0), None)
+    if pooling == "last":
+        positions = torch.arange(pool_mask.shape[1], device=pool_mask.device)
+        last = torch.where(pool_mask, positions, -1).amax(dim=1)  # [B]
+        values = activations[torch.arange(len(last), device=last.device), last].float()
+        return Pooled(values, last[:, None].expand(-1, values.shape[1]))
     raise ConfigError(f"model.pooling = {pooling!r}: choose one of {', '.join(POOLINGS)}")
 
 
@@ -302,23 +381,18 @@ def pool_activations(activations: torch.Tensor, pool_mask: torch.Tensor, pooling
 # The encoder
 
 
-_LAYER_PATHS = ("encoder.layer", "transformer.layer")  # BERT family (BERT, RoBERTa, ELECTRA, ...), DistilBERT
-_FFN_PATHS = ("intermediate", "ffn.activation")  # the module whose output is the activated intermediate
-
-
-def _get_path(module: torch.nn.Module, path: str) -> Any:
-    for part in path.split("."):
-        module = getattr(module, part, None)
-        if module is None:
-            return None
-    return module
+class _StopForward(Exception):
+    """Raised by the hook of the deepest scanned layer: the blocks above it are never run."""
 
 
 class Encoder:
-    """A loaded encoder that pools its neuron sites per sentence.
+    """A loaded transformer (encoder or decoder LM) that pools its sites (or features of them) per sentence.
 
-    Attributes: model (eval mode, on `device`), device, autocast_dtype (None = float32), site ('hidden' or 'ffn'),
-    n_layers, n_neurons (per layer at the site). Layers are numbered 1..n_layers in results (index 0 here is layer 1).
+    Attributes: model (eval mode, on `device`), device, autocast_dtype (None = float32), site ('hidden', 'ffn' or
+    'attn'), is_decoder, n_layers (blocks of the model), layers (the scanned layers, 1-based, ascending; default all),
+    n_neurons (units per scanned layer: site neurons, directions or SAE latents), site_modules (the hooked module
+    of each block; `sites` says whether a hook reads its input or output). Layers are numbered 1..n_layers in
+    results (index 0 of site_modules is layer 1).
     """
 
     def __init__(
@@ -328,6 +402,8 @@ class Encoder:
         device: torch.device | None = None,
         autocast_dtype: torch.dtype | None = None,
         key: str = "model.path",
+        layers: Sequence[int] | None = None,
+        features: FeatureSettings | None = None,
     ) -> None:
         if site not in SITES:
             raise ConfigError(f"model.site = {site!r}: choose one of {', '.join(SITES)}")
@@ -335,29 +411,49 @@ class Encoder:
         self.device = device or next(model.parameters()).device
         self.autocast_dtype = autocast_dtype
         self.site = site
-        layers = next((found for p in _LAYER_PATHS if (found := _get_path(model, p)) is not None), None)
-        model_type = getattr(model.config, "model_type", "?")
-        if layers is None or not isinstance(layers, torch.nn.ModuleList):
+        config = getattr(model, "config", None)
+        self.is_decoder = bool(getattr(config, "is_decoder", False)) or _is_decoder_type(config)
+        self.sites: list[Site] = find_sites(model, site, key)
+        self.site_modules = [s.module for s in self.sites]
+        self.n_layers = len(self.sites)
+        self.layers = list(layers) if layers else list(range(1, self.n_layers + 1))
+        if any(not 1 <= layer <= self.n_layers for layer in self.layers):
+            raise ConfigError(f"model.layers = {self.layers}: the model has layers 1..{self.n_layers}")
+        self.features = features or FeatureSettings()
+        self.feature_maps: dict[int, FeatureMap] = {}
+        if not self.features.is_neurons:
+            for layer in self.layers:
+                feature_map = load_feature_map(self.features, layer)
+                width = self.sites[layer - 1].width
+                if feature_map.d_in != width:
+                    raise ConfigError(
+                        f"{self.features.key()}: layer {layer}'s {self.features.kind} read {feature_map.d_in}-wide "
+                        f"vectors, but site {site!r} of the model is {width} wide"
+                    )
+                self.feature_maps[layer] = feature_map.to(self.device)
+        widths = {self.width(layer) for layer in self.layers}
+        if len(widths) != 1:
             raise ConfigError(
-                f"{key}: the model (model_type {model_type!r}) has no encoder layer list neurotext knows "
-                f"({' or '.join(_LAYER_PATHS)}); use a BERT-family encoder"
+                f"{self.features.key()}: every layer needs the same number of features, found {sorted(widths)}"
             )
-        if site == "hidden":
-            self.site_modules = list(layers)
-            self.n_neurons = int(model.config.hidden_size)
-        else:
-            modules = [
-                next((m for p in _FFN_PATHS if (m := _get_path(layer, p)) is not None), None) for layer in layers
-            ]
-            if any(m is None for m in modules):
-                raise ConfigError(
-                    f"model.site = 'ffn': the model (model_type {model_type!r}) has no intermediate module neurotext "
-                    f"knows ({' or '.join(_FFN_PATHS)}); use model.site: hidden"
-                )
-            self.site_modules = modules
-            config = model.config
-            self.n_neurons = int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim"))
-        self.n_layers = len(self.site_modules)
+        self.n_neurons = widths.pop()
+
+    def width(self, layer: int) -> int:
+        """Units of `layer` (1-based): the site's width, or the number of directions / SAE latents."""
+        found = self.feature_maps.get(layer)
+        return found.width if found is not None else self.sites[layer - 1].width
+
+    def site_activations(self, layer: int, activations: torch.Tensor) -> torch.Tensor:
+        """Site activations [B, T, width] of `layer` mapped to its features (float32 [B, T, n_features]); neurons
+        are returned as they are."""
+        found = self.feature_maps.get(layer)
+        return activations if found is None else found(activations)
+
+    def register_site_hook(
+        self, layer: int, fn: Callable[[torch.Tensor], None]
+    ) -> torch.utils.hooks.RemovableHandle:
+        """Call `fn(features [B, T, n_neurons])` when `layer` (1-based) has run; returns the hook handle."""
+        return self.sites[layer - 1].register(lambda acts: fn(self.site_activations(layer, acts)))
 
     @classmethod
     def load(
@@ -368,11 +464,14 @@ class Encoder:
         dtype: str = "float32",
         threads: int | None = None,
         key: str = "model.path",
+        layers: Sequence[int] | None = None,
+        features: FeatureSettings | None = None,
     ) -> Encoder:
-        """Load the encoder in `model_dir` (offline) on `device` ('auto', 'cpu', 'cuda') with the sdpa attention.
+        """Load the model in `model_dir` (offline) on `device` ('auto', 'cpu', 'cuda') with the sdpa attention.
 
         `threads` sets torch's intra-op threads. Errors name `key` (the config key of the model path), site or
-        device as needed: a directory that holds no encoder (a decoder, an encoder-decoder, no weights) is refused.
+        device as needed: a directory that holds neither an encoder nor a decoder LM (an encoder-decoder, no
+        weights) is refused.
         """
         if site not in SITES:
             raise ConfigError(f"model.site = {site!r}: choose one of {', '.join(SITES)}")
@@ -380,7 +479,7 @@ class Encoder:
             torch.set_num_threads(int(threads))
         torch_device = select_device(device)
         autocast_dtype = select_autocast_dtype(dtype, torch_device)
-        check_is_encoder(model_dir, key)
+        check_model_kind(model_dir, key)
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
@@ -395,37 +494,77 @@ class Encoder:
                 raise ConfigError(f"{key} = {str(model_dir)!r}: cannot load the model weights ({error})") from error
         model.to(torch_device)
         log.info(
-            "encoder %s on %s (%s), site %s",
+            "model %s on %s (%s), site %s, features %s",
             Path(model_dir).name,
             torch_device,
             "float32" if autocast_dtype is None else str(autocast_dtype).replace("torch.", ""),
             site,
+            (features or FeatureSettings()).kind,
         )
-        return cls(model, site=site, device=torch_device, autocast_dtype=autocast_dtype, key=key)
+        return cls(
+            model, site=site, device=torch_device, autocast_dtype=autocast_dtype, key=key, layers=layers,
+            features=features,
+        )  # fmt: skip
+
+    @classmethod
+    def from_settings(cls, model_dir: str | os.PathLike[str], model: ModelSettings, scan: ScanSettings) -> Encoder:
+        """`load` with the `model:` and `scan:` settings (site, layers, features, device, dtype, threads)."""
+        return cls.load(
+            model_dir, site=model.site, device=scan.device, dtype=scan.dtype, threads=scan.threads,
+            layers=model.layers, features=model.features,
+        )  # fmt: skip
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
-    def pool(self, batch: TokenBatch, poolings: Sequence[str]) -> dict[str, list[Pooled]]:
-        """Run one batch; for each pooling, one `Pooled` per layer (index 0 = layer 1)."""
-        for pooling in poolings:
-            check_pooling(pooling, "model.pooling")
-        results: dict[str, list[Pooled]] = {pooling: [] for pooling in poolings}
+    def check_pooling(self, pooling: str, key: str = "model.pooling") -> None:
+        """`check_pooling`, and a decoder has no [CLS]: `cls` pooling on a decoder is an error naming `key`."""
+        check_pooling(pooling, key)
+        if pooling == "cls" and self.is_decoder:
+            raise ConfigError(
+                f"{key} = 'cls': a decoder model has no [CLS] token (token 0 is BOS); use max, mean or last"
+            )
 
-        def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
-            activations = output[0] if isinstance(output, tuple) else output
-            for pooling in poolings:
-                results[pooling].append(pool_activations(activations, batch.pool_mask, pooling))
+    def run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, on_layer: Callable[[int, torch.Tensor], None],
+            layers: Sequence[int] | None = None) -> None:  # fmt: skip
+        """Run one padded batch and call ``on_layer(layer, features [B, T, n_neurons])`` for each of `layers`
+        (default: the scanned layers) in order; the forward pass stops after the deepest of them."""
+        wanted = sorted(set(layers if layers is not None else self.layers))
+        if not wanted:
+            return
+        deepest = wanted[-1]
 
-        handles = [module.register_forward_hook(hook) for module in self.site_modules]
+        def make_hook(layer: int) -> Callable[[torch.Tensor], None]:
+            def hook(acts: torch.Tensor) -> None:
+                on_layer(layer, acts)
+                if layer == deepest and deepest < self.n_layers:
+                    raise _StopForward
+
+            return hook
+
+        handles = [self.register_site_hook(layer, make_hook(layer)) for layer in wanted]
         try:
             with torch.inference_mode(), self._autocast():
-                self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+                self.model(input_ids=input_ids, attention_mask=attention_mask)
+        except _StopForward:
+            pass
         finally:
             for handle in handles:
                 handle.remove()
+
+    def pool(self, batch: TokenBatch, poolings: Sequence[str]) -> dict[str, list[Pooled]]:
+        """Run one batch; for each pooling, one `Pooled` per scanned layer (index i = `self.layers[i]`)."""
+        for pooling in poolings:
+            self.check_pooling(pooling)
+        results: dict[str, list[Pooled]] = {pooling: [] for pooling in poolings}
+
+        def on_layer(_layer: int, activations: torch.Tensor) -> None:
+            for pooling in poolings:
+                results[pooling].append(pool_activations(activations, batch.pool_mask, pooling))
+
+        self.run(batch.input_ids, batch.attention_mask, on_layer)
         return results
 
     def iter_pooled(
@@ -443,26 +582,49 @@ class Encoder:
             yield rows, self.pool(batch, poolings)
 
 
-def check_is_encoder(model_dir: str | os.PathLike[str], key: str = "model.path") -> None:
-    """Refuse a model directory that does not hold a transformer encoder, naming `key`.
+def _is_decoder_type(config: Any) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
-    An encoder here is a model type with a masked-LM head in transformers (BERT, RoBERTa, DistilBERT, ELECTRA,
-    DeBERTa, ...), not configured as a decoder or an encoder-decoder.
+    model_type = getattr(config, "model_type", None)
+    return model_type is not None and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def check_model_kind(model_dir: str | os.PathLike[str], key: str = "model.path") -> str:
+    """'encoder' or 'decoder' for a model directory; anything else is refused, naming `key`.
+
+    An encoder is a model type with a masked-LM head in transformers (BERT, RoBERTa, DistilBERT, ELECTRA, ...) not
+    configured as a decoder; a decoder is a causal LM model type (GPT-2, GPT-NeoX, Llama, ...). Encoder-decoders
+    (T5, BART) are refused.
     """
     from transformers import AutoConfig
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     try:
         config = AutoConfig.from_pretrained(str(model_dir), local_files_only=True)
     except (OSError, ValueError, KeyError) as error:
         raise ConfigError(f"{key} = {str(model_dir)!r}: cannot read the model config ({error})") from error
     model_type = getattr(config, "model_type", None)
-    if (
-        model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
-        or getattr(config, "is_decoder", False)
-        or getattr(config, "is_encoder_decoder", False)
-    ):
+    if getattr(config, "is_encoder_decoder", False):
+        kind = None
+    elif model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False):
+        kind = "encoder"
+    elif model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        kind = "decoder"
+    else:
+        kind = None
+    if kind is None:
         raise ConfigError(
-            f"{key} = {str(model_dir)!r}: model_type {model_type!r} is not a transformer encoder (neurotext scans "
-            "BERT-like encoders: bert, roberta, distilbert, electra, ...); point it at an encoder model directory"
+            f"{key} = {str(model_dir)!r}: model_type {model_type!r} is neither a transformer encoder nor a decoder "
+            "language model (neurotext scans BERT-like encoders and GPT-2 / GPT-NeoX / Llama-style decoders); "
+            "point it at such a model directory"
         )
+    return kind
+
+
+def check_is_encoder(model_dir: str | os.PathLike[str], key: str = "model.path") -> None:
+    """Refuse a model directory that does not hold a transformer encoder, naming `key`."""
+    if check_model_kind(model_dir, key) != "encoder":
+        raise ConfigError(f"{key} = {str(model_dir)!r}: a decoder language model, not a transformer encoder")

@@ -50,6 +50,38 @@ class FetchError(RuntimeError):
     """A source could not be fetched or did not match its checksum; the message says which and what to do."""
 
 
+#: Where the fetch rule writes a source: ``resources/sources/{source}/{file}``.
+SOURCES_DIR = "resources/sources"
+
+
+def fetched_path(config: dict, path: str) -> bool:
+    """Whether the workflow's fetch rule makes `path`: it is ``resources/sources/<source>/<file>`` of a configured
+    ``sources.<source>`` block whose `file` is that file."""
+    parts = Path(os.path.normpath(path)).parts
+    if len(parts) != 4 or "/".join(parts[:2]) != SOURCES_DIR:
+        return False
+    source = (config.get("sources") or {}).get(parts[2])
+    return isinstance(source, dict) and source.get("file") == parts[3]
+
+
+def dataset_source(config: dict, dataset: str) -> str:
+    """The source path of `dataset` (`datasets.<dataset>.path`) when it exists or the fetch rule makes it; otherwise
+    a ConfigError naming the key, the path and how to provide it (the README's "Datasets" section lists the layouts
+    each format accepts)."""
+    from neurotext.config import ConfigError
+
+    block = config["datasets"][dataset]
+    path = str(block["path"])
+    if os.path.exists(path) or fetched_path(config, path):
+        return path
+    raise ConfigError(
+        f"datasets.{dataset}.path = {path!r}: no such file or folder (format {block.get('format')!r}). Put the "
+        f'source there (an archive, the extracted folder or a single file: see the README, section "Datasets: '
+        f'accepted layouts"), or point datasets.{dataset}.path at it, or add a `sources:` block that fetches it '
+        f"into {SOURCES_DIR}/<source>/<file>"
+    )
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()

@@ -1,4 +1,4 @@
-"""Sentence identifiers and the deterministic hash used for sampling (DESIGN.md section 2).
+"""Sentence identifiers and the deterministic hash used for sampling (docs/ARCHITECTURE.md, "Identifiers").
 
 `sentence_id` is a uint32: ``dataset_code << 27 | row``. `dataset_code` (0-31) is fixed per dataset in config and
 `row` is the sentence's index in its dataset after cleaning and dedupe, in document order.
@@ -68,3 +68,34 @@ def text_hash64(texts: list[str]) -> np.ndarray:
     for index, text in enumerate(texts):
         out[index] = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
     return out
+
+
+def neuron_name(layer: int, neuron: int) -> str:
+    """Global neuron name: layer 11 neuron 309 -> 'L11.309'."""
+    return f"L{layer}.{neuron}"
+
+
+def unit_marker(features: str = "neurons") -> str:
+    """The letter between a unit name's dot and its index: '' for neurons, 'f' for features (directions or SAE
+    latents, any `model.features` but neurons). The browser's pages build names from it."""
+    return "" if features == "neurons" else "f"
+
+
+def unit_name(layer: int, index: int, features: str = "neurons") -> str:
+    """Name of a unit: a neuron 'L6.1234', a feature (direction or SAE latent, `model.features` not neurons)
+    'L6.f1234'."""
+    return f"L{layer}.{unit_marker(features)}{index}"
+
+
+def parse_neuron_name(name: str) -> tuple[int, int]:
+    """'L11.309' -> (11, 309), also a feature name 'L6.f1234' -> (6, 1234); raises ValueError naming the bad
+    string."""
+    try:
+        layer_part, neuron_part = name.strip().split(".")
+        if not layer_part.upper().startswith("L"):
+            raise ValueError
+        if neuron_part[:1] in ("f", "F"):
+            neuron_part = neuron_part[1:]
+        return int(layer_part[1:]), int(neuron_part)
+    except ValueError:
+        raise ValueError(f"{name!r} is not a neuron name; write it as L<layer>.<neuron>, e.g. L11.309") from None

@@ -1,8 +1,9 @@
 """Atomic, deterministic file output shared by every stage.
 
-Every writer goes through `atomic_output`: the data is written to a temporary name in the target's directory and
-renamed into place only when complete, so a killed job never leaves a half-written file. Writers are
-byte-deterministic: parquet files carry the config hash in their schema metadata, npz archives use fixed timestamps.
+Every writer goes through `atomic_output` (`atomic_directory` for a directory output such as a saved model): the data
+is written to a temporary name in the target's directory and renamed into place only when complete, so a killed job
+never leaves a half-written file. Writers are byte-deterministic: parquet files carry the config hash in their schema
+metadata, npz archives use fixed timestamps.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import json
+import logging
 import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -20,6 +23,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
 
 CONFIG_HASH_KEY = b"neurotext.config_hash"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -42,6 +47,41 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a fresh temporary directory beside `path`; on success replace `path` with it in one rename, on error
+    delete it. Stale temporary directories of earlier killed runs (`.{name}.*.tmp`) are removed first, so a run
+    killed midway leaves no `path` (or the previous complete one) and the next run starts clean."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        log.warning("removing %s, left by an earlier run that was killed", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        _apply_umask(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _apply_umask(directory: Path) -> None:
+    """Give `directory` and everything in it the modes a plain mkdir / open would (mkdtemp and some writers use
+    0700 / 0600), so a model directory is as readable as the workflow's other outputs."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [directory, *directory.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def write_parquet(table: pa.Table, path: str | os.PathLike[str], config_hash: str = "") -> None:

@@ -1,4 +1,5 @@
-"""Parse stage: POS tags and labels-only trees for every sentence in some top K or in the sample (DESIGN.md s. 2-3).
+"""Parse stage: POS tags and labels-only trees for every sentence in some top K or in the sample
+(docs/ARCHITECTURE.md, "Pattern mining").
 
 Two steps, two rules:
 
@@ -34,6 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from neurotext.artifacts.corpus import read_corpus_slice
+from neurotext.artifacts.parses import CACHE_SCHEMA, PARSES_SCHEMA, TARGETS_SCHEMA
 from neurotext.config import ConfigError
 from neurotext.ids import text_hash64
 from neurotext.io import write_parquet
@@ -44,33 +47,6 @@ LOGGER = logging.getLogger("neurotext.parse")
 
 #: Bumped whenever the conversion from parser output to rows changes, so old cache entries are not reused.
 CONVERSION_VERSION = 1
-
-#: `parses/{dataset}/{shard}.parquet`: one row per target sentence of the shard, sorted by sentence_id.
-PARSES_SCHEMA = pa.schema(
-    [
-        pa.field("sentence_id", pa.uint32(), nullable=False),
-        pa.field("tokens", pa.list_(pa.string()), nullable=False),  # as the parser splits them (spaces dropped)
-        pa.field("char_start", pa.list_(pa.int32()), nullable=False),  # per token, offset into the corpus text
-        pa.field("char_end", pa.list_(pa.int32()), nullable=False),  # per token, exclusive
-        pa.field("tags", pa.list_(pa.string()), nullable=False),  # PTB tags, one per token
-        pa.field("heads", pa.list_(pa.int32()), nullable=False),  # dependency head per token (-1 root); [] for constituency
-        pa.field("tree", pa.string()),  # labels-only bracket tree; null when not parsed
-        pa.field("parsed", pa.bool_(), nullable=False),
-        pa.field("reason", pa.string()),  # why not parsed; null when parsed
-    ]
-)
-
-#: `parses/targets.parquet`: the sentences to parse: the union of all top-K ids (base model) and the sample.
-TARGETS_SCHEMA = pa.schema(
-    [
-        pa.field("sentence_id", pa.uint32(), nullable=False),
-        pa.field("topk_count", pa.int32(), nullable=False),  # how many (layer, neuron) top-K sets hold it
-        pa.field("in_sample", pa.bool_(), nullable=False),
-    ]
-)
-
-#: Cache files: the parse columns keyed by the 64-bit text hash instead of the sentence id.
-CACHE_SCHEMA = pa.schema([pa.field("text_hash", pa.uint64(), nullable=False), *list(PARSES_SCHEMA)[1:]])
 
 BACKENDS = ("spacy", "stanza")
 TREE_OF_BACKEND = {"spacy": "dependency", "stanza": "constituency"}
@@ -454,8 +430,11 @@ def _parse_chunk(parser: Parser, texts: list[str]) -> list[ParsedSentence]:
 # Targets: which sentences to parse
 
 
-def collect_targets(topk_paths: Iterable[str | Path], sample_path: str | Path) -> pa.Table:
-    """The sentences to parse (`TARGETS_SCHEMA`, sorted by id): every id in a top-K file or in the sample.
+def collect_targets(
+    topk_paths: Iterable[str | Path], sample_path: str | Path, extra_paths: Iterable[str | Path] = ()
+) -> pa.Table:
+    """The sentences to parse (`TARGETS_SCHEMA`, sorted by id): every id in a top-K file, in the sample or in one of
+    `extra_paths` (files with a sentence_id column, e.g. the scores stage's negatives; topk_count 0, not in_sample).
 
     Top-K files are read one at a time (only their sentence_id column) and reduced to unique ids with counts, so
     memory holds one layer's column plus the running union.
@@ -471,6 +450,9 @@ def collect_targets(topk_paths: Iterable[str | Path], sample_path: str | Path) -
         union_counts = np.bincount(inverse, weights=counts, minlength=union_ids.size).astype(np.int64)
     sample_ids = np.unique(pq.read_table(sample_path, columns=["sentence_id"]).column("sentence_id").to_numpy())
     all_ids = np.union1d(union_ids, sample_ids.astype(np.uint32)).astype(np.uint32)
+    for path in extra_paths:
+        extra = pq.read_table(path, columns=["sentence_id"]).column("sentence_id").to_numpy().astype(np.uint32)
+        all_ids = np.union1d(all_ids, extra).astype(np.uint32)
     topk_count = np.zeros(all_ids.size, dtype=np.int32)
     topk_count[np.searchsorted(all_ids, union_ids)] = union_counts
     in_sample = np.isin(all_ids, sample_ids)
@@ -481,10 +463,11 @@ def collect_targets(topk_paths: Iterable[str | Path], sample_path: str | Path) -
 
 
 def write_targets(
-    topk_paths: Sequence[str | Path], sample_path: str | Path, out: str | Path, config_hash: str = ""
+    topk_paths: Sequence[str | Path], sample_path: str | Path, out: str | Path, config_hash: str = "",
+    extra_paths: Sequence[str | Path] = (),
 ) -> dict[str, int | float]:
     """Write `collect_targets` to `out` and log (and return) its sizes: top-K entries, unique ids, sample, total."""
-    table = collect_targets(topk_paths, sample_path)
+    table = collect_targets(topk_paths, sample_path, extra_paths)
     write_parquet(table, out, config_hash)
     topk_count = table.column("topk_count").to_numpy()
     in_sample = table.column("in_sample").to_numpy()
@@ -512,23 +495,6 @@ def shard_row_range(n_rows: int, shard: int, n_shards: int) -> tuple[int, int]:
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} is not in 0..{n_shards - 1}")
     return shard * n_rows // n_shards, (shard + 1) * n_rows // n_shards
-
-
-def read_corpus_rows(corpus_path: str | Path, start: int, end: int) -> pa.Table:
-    """Columns sentence_id and text of rows [start, end) of a corpus parquet, reading only overlapping row groups."""
-    corpus = pq.ParquetFile(corpus_path)
-    pieces: list[pa.Table] = []
-    offset = 0
-    for group in range(corpus.num_row_groups):
-        group_rows = corpus.metadata.row_group(group).num_rows
-        lo, hi = max(start, offset), min(end, offset + group_rows)
-        if lo < hi:
-            table = corpus.read_row_group(group, columns=["sentence_id", "text"])
-            pieces.append(table.slice(lo - offset, hi - lo))
-        offset += group_rows
-    if not pieces:
-        return pa.table({"sentence_id": pa.array([], pa.uint32()), "text": pa.array([], pa.string())})
-    return pa.concat_tables(pieces).combine_chunks()
 
 
 def select_targets(rows: pa.Table, targets_path: str | Path) -> pa.Table:
@@ -625,7 +591,7 @@ def parse_shard(
     dataset = dataset or Path(corpus).stem
     n_rows = pq.ParquetFile(corpus).metadata.num_rows
     start, end = shard_row_range(n_rows, shard, n_shards)
-    rows = select_targets(read_corpus_rows(corpus, start, end), targets)
+    rows = select_targets(read_corpus_slice(corpus, start, end), targets)
     rows = rows.take(pc.sort_indices(rows, [("sentence_id", "ascending")]))
     ids = rows.column("sentence_id").to_numpy().astype(np.uint32)
     texts = rows.column("text").to_pylist()

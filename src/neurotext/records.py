@@ -1,4 +1,5 @@
-"""Neuron records (issue 5): how each neuron behaves across its whole range, token by token, computed cheaply.
+"""Neuron records (docs/ARCHITECTURE.md, "Records"): how each neuron behaves across its whole range, token by
+token, computed cheaply.
 
 Files under ``results/{run}/records/{model}/``:
 
@@ -24,9 +25,13 @@ Files under ``results/{run}/records/{model}/``:
     stands for the same quantile band of the corpus. The priority does not depend on the neuron, so a uniform pick
     within each band of each neuron still reuses the same few sentences across neurons: the quantile union stays at
     a few dozen to a few hundred sentences however many neurons there are, and re-running them is nearly free.
-  Only the union of these sentences over all layers is re-run, never the corpus: one job for all layers, each
-  sentence once, its forward pass stopped after the deepest layer that wants it (on the demo: 20.6k sentences,
-  the work of 14.7k full passes, against 22.5k for one job per layer and 35.6k for the corpus). Each row holds the sentence's tokens that carry text (special tokens left out) with their character
+  The top sentences are not re-run: the scan keeps each neuron's top ``top_n`` sentences of every shard with the
+  neuron's activation at each token (`neurotext.toptokens`, ``acts/{model}/{dataset}/{shard}.toptokens.npz``), and
+  the top rows are looked up there (their pooled activation is the top K's own). Only the quantile samples'
+  sentences (a few hundred) are re-run: one job for all layers, each sentence once, its forward pass stopped after
+  the deepest layer that wants it. (Re-running the top sentences too, as before, cost most of a second scan on the
+  demo: 20.6k sentences, 58% of the corpus; `build_records` without `top_tokens` still does that.) Each row holds the
+  sentence's tokens that carry text (special tokens left out) with their character
   offsets into the corpus text (the fast tokenizer's offsets, so accents, emoji and other normalized characters
   still map to the original string) and the neuron's activation at each (float32, as computed in float32 or under
   the configured autocast dtype), plus the sentence's pooled activation recomputed here in the run's pooling
@@ -38,21 +43,22 @@ histogram: {bins (64), margin (0.1)}.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import re
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from neurotext.artifacts import records as artifacts_records
+from neurotext.artifacts.corpus import read_texts as read_corpus_texts
+from neurotext.artifacts.paths import layer_of_path
+from neurotext.artifacts.records import HISTOGRAM_SCHEMA, KINDS, RECORDS_SCHEMA
 from neurotext.config import ConfigError
 from neurotext.ids import splitmix64
 from neurotext.io import save_npz, write_parquet
@@ -65,40 +71,6 @@ if TYPE_CHECKING:  # torch and the encoder are imported where the model runs, so
 
 log = logging.getLogger("neurotext.records")
 
-KINDS = ("top", "quantile")
-
-#: `records/{model}/layer{L}.parquet`, rows sorted by (neuron, kind top first, band, rank).
-RECORDS_SCHEMA = pa.schema(
-    [
-        pa.field("neuron", pa.int32(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),  # top | quantile
-        pa.field("band", pa.int16()),  # quantile band, 0 = lowest; null for top
-        pa.field("quantile", pa.float32()),  # (rank + 0.5) / n of the sentence in the sample, ascending; null for top
-        pa.field("rank", pa.int32(), nullable=False),  # top: rank in the top K (0 = highest); quantile: pick order
-        pa.field("sentence_id", pa.uint32(), nullable=False),
-        pa.field("activation", pa.float32(), nullable=False),  # pooled (the run's pooling), recomputed here
-        pa.field("truncated", pa.bool_(), nullable=False),  # the sentence had more than model.max_length tokens
-        pa.field("token_char_start", pa.list_(pa.int32()), nullable=False),  # per text token, into the corpus text
-        pa.field("token_char_end", pa.list_(pa.int32()), nullable=False),
-        pa.field("token_activations", pa.list_(pa.float32()), nullable=False),
-    ]
-)
-
-#: `records/{model}/hist_layer{L}.parquet`, one row per neuron.
-HISTOGRAM_SCHEMA = pa.schema(
-    [
-        pa.field("neuron", pa.int32(), nullable=False),
-        pa.field("edges", pa.list_(pa.float32()), nullable=False),  # bins + 1, strictly increasing
-        pa.field("counts", pa.list_(pa.int64()), nullable=False),  # bins; bin j = [edges[j], edges[j + 1])
-        pa.field("underflow", pa.int64(), nullable=False),  # values < edges[0], and NaN
-        pa.field("overflow", pa.int64(), nullable=False),  # values >= edges[bins]
-        pa.field("n", pa.int64(), nullable=False),  # sentences counted (the corpus)
-        pa.field("min", pa.float32()),  # over the corpus, NaN ignored; null when nothing was counted
-        pa.field("max", pa.float32()),
-    ]
-)
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Settings
 
@@ -107,37 +79,43 @@ HISTOGRAM_SCHEMA = pa.schema(
 class HistogramSettings:
     """``records.histogram``: bins per neuron and the margin (a fraction of the sample's range) added each side."""
 
-    bins: int = 64
-    margin: float = 0.1
+    bins: int
+    margin: float
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any] | None) -> HistogramSettings:
+        """The validated ``records.histogram`` block (schema defaults filled); a wrong, unknown or missing key
+        raises ConfigError naming it."""
+        hist = _block(block, "records.histogram", {"bins", "margin"})
+        margin = _require(hist, "records.histogram.margin")
+        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 100:
+            raise ConfigError(f"records.histogram.margin = {margin!r}: a number in 0..100 (fraction of the range)")
+        return cls(bins=_int(hist, "records.histogram.bins", 1, 100_000), margin=float(margin))
 
 
 @dataclass(frozen=True)
 class RecordSettings:
-    """The ``records`` config block, validated (see the module docstring)."""
+    """The ``records`` config block, validated (see the module docstring; the defaults are the config schema's,
+    filled in by `neurotext.validate`: none here)."""
 
-    top_n: int = 20
-    bands: int = 5
-    per_band: int = 5
-    seed: int = 0
-    histogram: HistogramSettings = HistogramSettings()
+    top_n: int
+    bands: int
+    per_band: int
+    seed: int
+    histogram: HistogramSettings
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> RecordSettings:
-        """Validate the ``records`` block (None = defaults); a wrong or unknown key raises ConfigError naming it."""
+        """The validated ``records`` block (schema defaults filled; partial blocks:
+        ``neurotext.validate.with_defaults("records", partial)``); a wrong, unknown or missing key raises
+        ConfigError naming it."""
         block = _block(block, "records", {"top_n", "bands", "per_band", "seed", "histogram"})
-        hist = _block(block.get("histogram"), "records.histogram", {"bins", "margin"})
-        defaults, hist_defaults = cls(), HistogramSettings()
-        margin = hist.get("margin", hist_defaults.margin)
-        if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 100:
-            raise ConfigError(f"records.histogram.margin = {margin!r}: a number in 0..100 (fraction of the range)")
         return cls(
-            top_n=_int(block, "records.top_n", defaults.top_n, 0),
-            bands=_int(block, "records.bands", defaults.bands, 1),
-            per_band=_int(block, "records.per_band", defaults.per_band, 0),
-            seed=_int(block, "records.seed", defaults.seed, 0, 2**64 - 1),
-            histogram=HistogramSettings(
-                bins=_int(hist, "records.histogram.bins", hist_defaults.bins, 1, 100_000), margin=float(margin)
-            ),
+            top_n=_int(block, "records.top_n", 0),
+            bands=_int(block, "records.bands", 1),
+            per_band=_int(block, "records.per_band", 0),
+            seed=_int(block, "records.seed", 0, 2**64 - 1),
+            histogram=HistogramSettings.from_config(_require(block, "records.histogram")),
         )
 
 
@@ -152,8 +130,19 @@ def _block(block: Any, key: str, known: set[str]) -> Mapping[str, Any]:
     return block
 
 
-def _int(block: Mapping[str, Any], key: str, default: int, minimum: int, maximum: int | None = None) -> int:
-    value = block.get(key.rsplit(".", 1)[1], default)
+def _require(block: Mapping[str, Any], key: str) -> Any:
+    """``block[last part of key]``; missing = ConfigError naming `key` (every default is filled by validation)."""
+    name = key.rsplit(".", 1)[1]
+    if name not in block:
+        raise ConfigError(
+            f"config key `{key}` is missing: the config schema fills its default, so this block was not validated "
+            "(use neurotext.validate.check_config, or with_defaults for a partial block)"
+        )
+    return block[name]
+
+
+def _int(block: Mapping[str, Any], key: str, minimum: int, maximum: int | None = None) -> int:
+    value = _require(block, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
         bound = f" and at most {maximum}" if maximum else ""
         raise ConfigError(f"{key} = {value!r}: an integer >= {minimum}{bound}")
@@ -162,8 +151,6 @@ def _int(block: Mapping[str, Any], key: str, default: int, minimum: int, maximum
 
 # --------------------------------------------------------------------------------------------------------------
 # Histogram edges (before the scan) and the merged histograms (after it)
-
-_LAYER_FILE = re.compile(r"layer(\d+)\.npy$")
 
 
 def histogram_edges(values: np.ndarray, bins: int, margin: float) -> np.ndarray:
@@ -192,16 +179,14 @@ def histogram_edges(values: np.ndarray, bins: int, margin: float) -> np.ndarray:
 def write_histogram_edges(sample_acts: Sequence[str], histogram: Mapping[str, Any] | None, out: str) -> None:
     """Write ``histogram_edges.npz`` (key ``layer{L}`` per input) from the sample activation files
     ``.../layer{L}.npy`` (float32 [n_sample, n_neurons]); `histogram` is the ``records.histogram`` block."""
-    settings = RecordSettings.from_config({"histogram": dict(histogram or {})}).histogram
+    settings = HistogramSettings.from_config(histogram)
     arrays: dict[str, np.ndarray] = {}
     for path in sample_acts:
-        match = _LAYER_FILE.search(Path(path).name)
-        if not match:
-            raise ValueError(f"sample activations {path!r}: expected a file named layer{{L}}.npy")
+        layer = layer_of_path(path)
         values = np.load(path, allow_pickle=False)
         if values.ndim != 2:
             raise ValueError(f"{path}: expected sample activations [n_sample, n_neurons], got shape {values.shape}")
-        arrays[f"layer{int(match.group(1))}"] = histogram_edges(values, settings.bins, settings.margin)
+        arrays[f"layer{layer}"] = histogram_edges(values, settings.bins, settings.margin)
     log.info("histogram edges: %d layers, %d bins, margin %g", len(arrays), settings.bins, settings.margin)
     save_npz(out, arrays)
 
@@ -305,16 +290,13 @@ def merge_histograms(acts: Sequence[str], layers: Sequence[int], outputs: Sequen
 
 
 def read_histograms(path: str | os.PathLike[str]) -> MergedHistogram:
-    """Read a ``hist_layer{L}.parquet`` back into arrays (counts with underflow first and overflow last)."""
-    table = pq.read_table(path)
-    n = table.num_rows
-    edges = np.stack(table.column("edges").to_numpy(zero_copy_only=False)) if n else np.empty((0, 2), np.float32)
-    bins = np.stack(table.column("counts").to_numpy(zero_copy_only=False)) if n else np.empty((0, 1), np.int64)
-    counts = np.column_stack([table.column("underflow").to_numpy(), bins, table.column("overflow").to_numpy()])
-    minimum = table.column("min").to_numpy(zero_copy_only=False).astype(np.float32)
-    maximum = table.column("max").to_numpy(zero_copy_only=False).astype(np.float32)
-    n_sentences = int(table.column("n").to_numpy()[0]) if n else 0
-    return MergedHistogram(edges.astype(np.float32), counts.astype(np.int64), minimum, maximum, n_sentences)
+    """Read a ``hist_layer{L}.parquet`` back into arrays (counts with underflow first and overflow last), through
+    `neurotext.artifacts.records.read_histograms`."""
+    hist = artifacts_records.read_histograms(path)
+    counts = np.column_stack([hist.underflow, hist.counts, hist.overflow]).astype(np.int64)
+    n_sentences = int(hist.n[0]) if len(hist) else 0
+    return MergedHistogram(hist.edges.astype(np.float32), counts, hist.minimum.astype(np.float32),
+                           hist.maximum.astype(np.float32), n_sentences)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -442,38 +424,13 @@ def read_sample(sample: str | os.PathLike[str], sample_acts: str | os.PathLike[s
 
 
 def read_texts(corpus: Sequence[str], sentence_ids: np.ndarray) -> list[str]:
-    """Texts of `sentence_ids` (uint32, sorted and unique) from corpus parquet files, in that order. Row groups whose
-    sentence_id statistics exclude every wanted id are skipped; a missing id is an error."""
-    wanted = np.asarray(sentence_ids, dtype=np.uint32)
-    texts: list[str | None] = [None] * len(wanted)
-    for path in sorted(corpus):
-        parquet = pq.ParquetFile(path)
-        names = parquet.schema_arrow.names
-        if "sentence_id" not in names or "text" not in names:
-            raise ValueError(f"{path}: not a corpus file (needs sentence_id and text columns)")
-        id_column = names.index("sentence_id")
-        for group in range(parquet.metadata.num_row_groups):
-            stats = parquet.metadata.row_group(group).column(id_column).statistics
-            if stats is not None and stats.has_min_max:
-                lo, hi = np.searchsorted(wanted, [stats.min, stats.max + 1])
-                if lo == hi:
-                    continue
-            ids = parquet.read_row_group(group, columns=["sentence_id"]).column(0).to_numpy().astype(np.uint32)
-            hit = np.flatnonzero(np.isin(ids, wanted))
-            if not hit.size:
-                continue
-            found = parquet.read_row_group(group, columns=["text"]).column(0).take(pa.array(hit)).to_pylist()
-            for position, text in zip(np.searchsorted(wanted, ids[hit]).tolist(), found, strict=True):
-                if texts[position] is not None:
-                    raise ValueError(f"{path}: sentence id {int(wanted[position])} appears in two corpus rows")
-                texts[position] = text
-    missing = [int(wanted[i]) for i, text in enumerate(texts) if text is None]
-    if missing:
-        raise ValueError(
-            f"sentence id {missing[0]} (and {len(missing) - 1} more) of the top K / sample is in none of the corpus "
-            f"files {sorted(corpus)}; they come from different runs: rerun the scan"
-        )
-    return texts  # type: ignore[return-value]
+    """Texts of `sentence_ids` (uint32, sorted and unique) from corpus parquet files, in that order
+    (`artifacts.corpus.read_texts`: only the row groups holding a wanted id are read; a missing id is an error)."""
+    try:
+        texts = read_corpus_texts(corpus, sentence_ids)
+    except ValueError as error:
+        raise ValueError(f"{error} (corpus files: {', '.join(sorted(map(str, corpus)))}); rerun the scan") from error
+    return [texts[int(i)] for i in np.asarray(sentence_ids, dtype=np.uint32)]
 
 
 @dataclass
@@ -522,10 +479,6 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(total, dtype=np.int64)
 
 
-class _StopForward(Exception):
-    """Raised by the hook of the deepest wanted layer: the layers above it are never run."""
-
-
 def run_layers(
     encoder: Encoder,
     input_ids: torch.Tensor,
@@ -535,36 +488,12 @@ def run_layers(
 ) -> None:
     """Run one padded batch through `encoder` and call ``on_layer(layer, activations)`` for each of `layers`
     (1-based) with that layer's site activations, float32 [B, T, H] on the encoder's device. The forward pass stops
-    after the deepest of `layers`, so only one layer's activations are alive at a time."""
-    import torch
-
+    after the deepest of `layers`, so only one layer's activations are alive at a time (`Encoder.run`; with
+    `model.features` the values are the layer's features)."""
     wanted = sorted(set(layers))
     if not wanted or wanted[0] < 1 or wanted[-1] > encoder.n_layers:
         raise ConfigError(f"layers {wanted}: the model has layers 1..{encoder.n_layers}")
-    deepest = wanted[-1]
-
-    def make_hook(layer: int) -> Callable[..., None]:
-        def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
-            on_layer(layer, (output[0] if isinstance(output, tuple) else output).float())
-            if layer == deepest:
-                raise _StopForward
-
-        return hook
-
-    handles = [encoder.site_modules[layer - 1].register_forward_hook(make_hook(layer)) for layer in wanted]
-    autocast = (
-        torch.autocast(device_type=encoder.device.type, dtype=encoder.autocast_dtype)
-        if encoder.autocast_dtype is not None
-        else contextlib.nullcontext()
-    )
-    try:
-        with torch.inference_mode(), autocast:
-            encoder.model(input_ids=input_ids, attention_mask=attention_mask)
-    except _StopForward:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
+    encoder.run(input_ids, attention_mask, lambda layer, acts: on_layer(layer, acts.float()), layers=wanted)
 
 
 @dataclass
@@ -714,12 +643,18 @@ def build_records(
     layers: Sequence[int],
     outputs: Sequence[str],
     config_hash: str = "",
+    top_tokens: Sequence[str] = (),
+    shards: Sequence[str] = (),
 ) -> None:
     """Write ``records/{model}/layer{L}.parquet`` (`outputs[i]`) for each layer L = `layers[i]`: token-level
     activations of each neuron over its top ``records.top_n`` sentences (`topk[i]`) and its quantile samples (from
     `sample` + `sample_acts[i]`, the run's pooling). Only the union of these sentences is re-run (texts from
     `corpus`), each sentence once and only up to the deepest layer that wants it. `model` / `scan` / `records` are
-    the config blocks (device, dtype, threads and token budget from `scan`). Same inputs and config, same bytes."""
+    the config blocks (device, dtype, threads and token budget from `scan`). Same inputs and config, same bytes.
+
+    With `top_tokens` (the scan's ``{shard}.toptokens.npz`` files, `shards[i]` the token shard of `top_tokens[i]`)
+    the top rows are read from there (`neurotext.toptokens`: kept by the scan, their activation is the top K's) and
+    only the quantile samples' sentences are re-run."""
     from neurotext.encoder import Encoder, ModelSettings, ScanSettings, load_tokenizer, tokenize
 
     if not len(topk) == len(sample_acts) == len(layers) == len(outputs):
@@ -737,26 +672,82 @@ def build_records(
         log.info("layer %d: %d top rows (top_n %d) + %d quantile rows (%d bands x %d), %d distinct sentences",
                  layer, n_top, settings.top_n, n_quantile, settings.bands, settings.per_band,
                  len(np.unique(requests[int(layer)].sentence_id)))  # fmt: skip
-    wanted = [r.sentence_id for r in requests.values()]
+    from_scan = bool(top_tokens)
+    rerun = {layer: _subset(r, r.kind != 0) for layer, r in requests.items()} if from_scan else requests
+    wanted = [r.sentence_id for r in rerun.values()]
     sentence_ids = np.unique(np.concatenate(wanted)) if wanted else np.empty(0, np.uint32)
     texts = read_texts(corpus, sentence_ids)
     tokens = tokenize(load_tokenizer(model_dir), texts, model_settings.max_length)
     check_offsets(texts, text_tokens(tokens))
     log.info("%d distinct sentences (%d tokens) to re-run for %d layers", len(sentence_ids), len(tokens.input_ids),
              len(requests))  # fmt: skip
-    encoder = Encoder.load(
-        model_dir, site=model_settings.site, device=scan_settings.device, dtype=scan_settings.dtype,
-        threads=scan_settings.threads,
-    )  # fmt: skip
-    if n_neurons is not None and encoder.n_neurons != n_neurons:
-        raise ValueError(
-            f"{sample_acts[0]}: {n_neurons} neurons, but the model's site {model_settings.site!r} has "
-            f"{encoder.n_neurons}; rerun sample_activations with this config"
-        )
-    recorded = record_tokens(encoder, tokens, sentence_ids, requests, model_settings, scan_settings.token_budget)
+    recorded: dict[int, TokenRecords] = {}
+    if len(sentence_ids):
+        encoder = Encoder.from_settings(model_dir, model_settings, scan_settings)  # site, layers, features
+        if n_neurons is not None and encoder.n_neurons != n_neurons:
+            raise ValueError(
+                f"{sample_acts[0]}: {n_neurons} neurons, but the model's site {model_settings.site!r} has "
+                f"{encoder.n_neurons}; rerun sample_activations with this config"
+            )
+        recorded = record_tokens(encoder, tokens, sentence_ids, rerun, model_settings, scan_settings.token_budget)
+    shard_cache: dict = {}  # each token shard read once for all layers
     for layer, out in zip(layers, outputs, strict=True):
         wanted_layer = requests[int(layer)]
-        truncated = tokens.truncated[np.searchsorted(sentence_ids, wanted_layer.sentence_id)]
-        write_parquet(records_table(wanted_layer, recorded[int(layer)], truncated), out, config_hash)
+        if from_scan:
+            table = _records_from_scan(int(layer), wanted_layer, rerun[int(layer)], recorded.get(int(layer)),
+                                       tokens, sentence_ids, top_tokens, shards, shard_cache)  # fmt: skip
+        else:
+            truncated = tokens.truncated[np.searchsorted(sentence_ids, wanted_layer.sentence_id)]
+            table = records_table(wanted_layer, recorded[int(layer)], truncated)
+        write_parquet(table, out, config_hash)
     log.info("%d layers, %d sentences re-run, %d records in %.1f s", len(requests), len(sentence_ids),
              sum(len(r) for r in requests.values()), time.perf_counter() - started)  # fmt: skip
+
+
+def _subset(requests: Requests, mask: np.ndarray) -> Requests:
+    """The requests where `mask` (bool [R]) holds, in their order."""
+    return Requests(*(getattr(requests, f)[mask] for f in requests.__dataclass_fields__))
+
+
+def _records_from_scan(
+    layer: int,
+    requests: Requests,
+    quantile: Requests,
+    recorded: TokenRecords | None,
+    tokens: Tokens,
+    sentence_ids: np.ndarray,
+    top_tokens: Sequence[str],
+    shards: Sequence[str],
+    shard_cache: dict | None = None,
+) -> pa.Table:
+    """One layer's records table: top rows from the scan's top tokens, quantile rows from `recorded` (the re-run of
+    `quantile`, the requests' quantile rows in order), merged back into the order of `requests` (sorted)."""
+    from neurotext.toptokens import concat_ranges, match_top_tokens
+
+    is_top = requests.kind == 0
+    top_rows, quantile_rows = np.flatnonzero(is_top), np.flatnonzero(~is_top)
+    match = match_top_tokens(layer, requests.neuron[top_rows], requests.sentence_id[top_rows], top_tokens, shards,
+                             shard_cache)  # fmt: skip
+    n = len(requests)
+    activation = np.full(n, np.nan, dtype=np.float32)
+    truncated = np.zeros(n, dtype=bool)
+    counts = np.zeros(n, dtype=np.int64)
+    activation[top_rows], truncated[top_rows] = match.activation, match.truncated
+    counts[top_rows] = np.diff(match.offsets)
+    if len(quantile_rows):
+        assert recorded is not None and len(quantile) == len(quantile_rows)
+        activation[quantile_rows] = recorded.activation
+        truncated[quantile_rows] = tokens.truncated[np.searchsorted(sentence_ids, quantile.sentence_id)]
+        counts[quantile_rows] = np.diff(recorded.offsets)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    total = int(offsets[-1])
+    merged = TokenRecords(activation, offsets, np.zeros(total, np.int32), np.zeros(total, np.int32),
+                          np.zeros(total, np.float32))  # fmt: skip
+    parts = [(top_rows, match.char_start, match.char_end, match.values)]
+    if len(quantile_rows) and recorded is not None:
+        parts.append((quantile_rows, recorded.char_start, recorded.char_end, recorded.values))
+    for rows, char_start, char_end, values in parts:
+        target = concat_ranges(offsets[rows], counts[rows])
+        merged.char_start[target], merged.char_end[target], merged.values[target] = char_start, char_end, values
+    return records_table(requests, merged, truncated)

@@ -12,20 +12,16 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from neurotext.artifacts.corpus import read_texts
 from neurotext.config import config_hash
-from neurotext.formats import neuron_name
+from neurotext.ids import unit_name
 from neurotext.io import read_config_hash, write_json, write_text
-
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#~"})
-
-
-def escape_markdown(text: str) -> str:
-    """Escape Markdown and HTML metacharacters so corpus text renders literally."""
-    return text.replace("\n", " ").translate(_MARKDOWN_SPECIAL)
+from neurotext.markdown import escape_markdown
 
 
 def mark_span(text: str, start: int, end: int) -> str:
@@ -36,18 +32,16 @@ def mark_span(text: str, start: int, end: int) -> str:
 
 
 def read_sentences(corpus_files: list[str], sentence_ids: pa.Array) -> dict[int, str]:
-    """Texts of the given sentence ids, read from the corpus parquet files."""
-    texts: dict[int, str] = {}
-    for path in corpus_files:
-        table = pq.read_table(path, columns=["sentence_id", "text"])
-        table = table.filter(pc.is_in(table["sentence_id"], value_set=sentence_ids))
-        texts.update(zip(table["sentence_id"].to_pylist(), table["text"].to_pylist()))
-    return texts
+    """Texts of the given sentence ids, read from the corpus parquet files (ids in no file are left out)."""
+    return read_texts(corpus_files, np.asarray(sentence_ids, dtype=np.uint32), missing="skip")
 
 
-def write_layer_page(topk: str, corpus_files: list[str], layer: int, sentences_per_neuron: int, out: str) -> None:
+def write_layer_page(
+    topk: str, corpus_files: list[str], layer: int, sentences_per_neuron: int, out: str, features: str = "neurons"
+) -> None:
     """Markdown page for one layer: for every neuron, its top `sentences_per_neuron` sentences, best first, with
-    the token that gave the sentence its activation in bold and the activation value."""
+    the token that gave the sentence its activation in bold and the activation value. `features` (`model.features`)
+    names the units: L6.12 for neurons, L6.f12 for directions and SAE latents."""
     table = pq.read_table(topk).filter(pc.less(pc.field("rank"), sentences_per_neuron))
     texts = read_sentences(corpus_files, pa.array(pc.unique(table["sentence_id"])))
     rows = table.sort_by([("neuron", "ascending"), ("rank", "ascending")]).to_pylist()
@@ -63,7 +57,7 @@ def write_layer_page(topk: str, corpus_files: list[str], layer: int, sentences_p
     for row in rows:
         if row["neuron"] != current:
             current = row["neuron"]
-            lines += ["", f"## {neuron_name(layer, current)}", ""]
+            lines += ["", f"## {unit_name(layer, current, features)}", ""]
         text = texts.get(row["sentence_id"], "")
         marked = mark_span(text, row["char_start"], row["char_end"])
         lines.append(f"{row['rank'] + 1}. `{row['activation']:.3f}` {marked}")

@@ -1,4 +1,4 @@
-"""The one random sample (DESIGN.md section 2): the `size` sentence ids with the smallest
+"""The one random sample (docs/ARCHITECTURE.md, "Identifiers"): the `size` sentence ids with the smallest
 splitmix64(sentence_id ^ seed) over the whole corpus. It is both the background against which patterns are scored
 and the sentences whose activations relate neurons to each other. The choice of a sentence depends only on its id
 and the seed, so it never changes with shards, cores or the other datasets' sizes (only with which ids exist).
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from neurotext.formats import CORPUS_SCHEMA
+from neurotext.artifacts.corpus import CORPUS_SCHEMA
 from neurotext.ids import sample_order
 from neurotext.io import write_parquet
 

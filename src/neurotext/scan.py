@@ -1,10 +1,10 @@
 """The scan: each neuron's top K sentences per shard, their exact merge per layer, and the sample's activations.
 
-* `scan_shard`: runs the encoder over a token shard in the batch plan of DESIGN.md section 4 (sorted by (token
-  length, sentence_id), batches of at most `scan.token_budget` padded tokens), pools every layer's site per
-  sentence, and keeps each neuron's top K by the unique int64 keys of `neurotext.topk` (CPU: thresholds; GPU:
-  `torch.topk` on the device). Memory: one batch of activations plus the running top K, never all activations.
-  Output `acts/{model}/{dataset}/{shard}.npz` (see `ACTS_FIELDS`).
+* `scan_shard`: runs the encoder over a token shard in the batch plan (docs/ARCHITECTURE.md, "Scan and top K":
+  sorted by (token length, sentence_id), batches of at most `scan.token_budget` padded tokens), pools every
+  layer's site per sentence, and keeps each neuron's top K by the unique int64 keys of `neurotext.topk` (CPU:
+  thresholds; GPU: `torch.topk` on the device). Memory: one batch of activations plus the running top K, never all
+  activations. Output `acts/{model}/{dataset}/{shard}.npz` (see `ACTS_FIELDS`).
 * `merge_topk`: the exact top K of one layer over all shards' acts files (any order, same bytes), decoded to
   sentence ids and activations, with the token of the max mapped to character offsets from the shard files.
 * `sample_activations`: float32 [n_sample, n_neurons] activations of the sample per pooling and layer.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,11 +36,14 @@ from neurotext.encoder import (
     plan_batches,
     tokenize,
 )
-from neurotext.formats import TOPK_SCHEMA
+from neurotext.artifacts.paths import layer_of_path
+from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.io import save_npy, save_npz, write_parquet
 from neurotext.logs import progress
 from neurotext.shards import read_shard
+from neurotext.toptokens import LayerTopTokens, ScanTopTokens, save_top_tokens
 from neurotext.topk import TopK, TopKResult, activation_keys, decode_keys, merge_keys_with_payload
+from neurotext.validate import warn_k_exceeds_corpus
 
 log = logging.getLogger("neurotext.scan")
 
@@ -52,7 +54,7 @@ POOLED_TOKEN_INDEX = {"cls": 0, "mean": -1}
 #: `layer{L}_token_index` int16/int32 [n_neurons, K'] (token of the max, an index into the shard's input_ids;
 #: 0 for cls pooling, -1 for mean). Counts (int64, shape [1]): `n_sentences`, `n_truncated`, `k` (the configured K),
 #: `n_layers`. K' = min(k, n_sentences).
-#: With histogram edges (`records/{model}/histogram_edges.npz`, issue 5), per layer also: `layer{L}_hist` int64
+#: With histogram edges (`records/{model}/histogram_edges.npz`), per layer also: `layer{L}_hist` int64
 #: [n_neurons, bins + 2] (column 0: values < edges[0] or NaN; column j: [edges[j-1], edges[j]); last: >= edges[bins]),
 #: `layer{L}_hist_edges` float32 [n_neurons, bins + 1] (the edges used), `layer{L}_hist_min` / `_hist_max` float32
 #: [n_neurons] (NaN ignored; +inf / -inf for an empty shard). Counts add exactly across shards.
@@ -66,11 +68,13 @@ def token_index_dtype(max_tokens: int) -> np.dtype:
 
 @dataclass
 class ScanResult:
-    """Per layer (index 0 = layer 1) each neuron's top K keys and token indices; n_sentences scanned."""
+    """Per scanned layer (index i = `encoder.layers[i]`) each neuron's top K keys and token indices; n_sentences
+    scanned."""
 
     layers: list[TopKResult]
     n_sentences: int
     histograms: list[LayerHistogram] | None = None  # per layer, when histogram edges were given
+    top_tokens: list[LayerTopTokens] | None = None  # per layer, when top_n > 0 (neurotext.toptokens)
 
 
 def scan_tokens(
@@ -82,12 +86,15 @@ def scan_tokens(
     description: str = "scan",
     topk_strategy: str = "auto",
     histogram_edges: Sequence[np.ndarray] | None = None,
+    top_n: int = 0,
 ) -> ScanResult:
     """Run `encoder` over `tokens` (sentence ids uint32 [n]) in the batch plan and keep each neuron's top K.
 
     topk_strategy: 'auto' (thresholds on the CPU, `torch.topk` on a GPU), 'threshold' or 'topk'.
     histogram_edges: per layer float32 [n_neurons, bins + 1] edges; each neuron's pooled activations are counted
     into them (`HistogramAccumulator`, on the encoder's device).
+    top_n: also keep each neuron's top `top_n` sentences with its activation at every token
+    (`neurotext.toptokens`; the records stage reads them instead of re-running those sentences).
     """
     n = len(tokens)
     max_tokens = int(tokens.lengths.max(initial=0))
@@ -95,7 +102,7 @@ def scan_tokens(
     payload_torch = getattr(torch, payload_dtype.name)
     accumulators = [
         TopK(encoder.n_neurons, scan.k, payload_dtype, device=encoder.device, strategy=topk_strategy)
-        for _ in range(encoder.n_layers)
+        for _ in encoder.layers
     ]
     histograms = (
         [HistogramAccumulator(edges, encoder.device) for edges in histogram_edges] if histogram_edges else None
@@ -108,17 +115,20 @@ def scan_tokens(
         len(tokens.input_ids),
         len(batches),
         scan.token_budget,
-        encoder.n_layers,
+        len(encoder.layers),
         encoder.n_neurons,
         scan.k,
     )
     all_ids = torch.from_numpy(np.asarray(sentence_ids, dtype=np.uint32).astype(np.int64))
     started = time.perf_counter()
     bar = lambda items: progress(items, total=len(batches), desc=description, unit="batch")  # noqa: E731
+    recorder = ScanTopTokens(encoder, top_n) if top_n > 0 else None
     for rows, pooled in encoder.iter_pooled(tokens, batches, [model.pooling], model.exclude_special, bar):
         batch_ids = all_ids[torch.from_numpy(rows)].to(encoder.device, non_blocking=True)[:, None]
-        for accumulator, layer in zip(accumulators, pooled[model.pooling], strict=True):
+        for index, (accumulator, layer) in enumerate(zip(accumulators, pooled[model.pooling], strict=True)):
             keys = activation_keys(layer.values, batch_ids)
+            if recorder is not None:
+                recorder.add(index, rows, keys)
             if layer.token_index is not None:
                 payload = layer.token_index.to(payload_torch)
             else:
@@ -126,21 +136,26 @@ def scan_tokens(
             accumulator.add(keys, payload)
         for histogram, layer in zip(histograms or (), pooled[model.pooling], strict=False):
             histogram.add(layer.values)
+    top_tokens = recorder.results(tokens) if recorder is not None else None
+    if recorder is not None:
+        recorder.close()
     results = []
     while accumulators:  # free each layer's buffers as soon as its result is out (K = 10,000: ~100 MB a layer)
         results.append(accumulators.pop(0).result())
     elapsed = time.perf_counter() - started
     log.info("%s: %d sentences in %.1f s, %.1f sentences/s", description, n, elapsed, n / elapsed if elapsed else 0.0)
-    return ScanResult(results, n, [h.result() for h in histograms] if histograms else None)
+    return ScanResult(results, n, [h.result() for h in histograms] if histograms else None, top_tokens)
 
 
 def scan_shard(
-    shard: str, model_dir: str, model: dict, scan: dict, out: str, histogram_edges: str | None = None
+    shard: str, model_dir: str, model: dict, scan: dict, out: str, histogram_edges: str | None = None,
+    top_tokens: str | None = None, top_n: int = 0,
 ) -> None:
     """Scan one token shard (`shards/{dataset}/{shard}.parquet`) and write its acts npz to `out`.
 
     `histogram_edges`: an npz of per-layer edges (`read_histogram_edges`); when given, each neuron's histogram is
-    counted too.
+    counted too. `top_tokens`: also write each neuron's top `top_n` sentences with token activations there
+    (`neurotext.toptokens`).
 
     `model` is the config's `model:` block (site, pooling, exclude_special, max_length), `scan` its `scan:` block
     (k, token_budget, device, dtype, threads). The npz holds the arrays described in `ACTS_FIELDS`; same shard and
@@ -149,36 +164,46 @@ def scan_shard(
     model_settings = ModelSettings.from_config(model)
     scan_settings = ScanSettings.from_config(scan)
     data = read_shard(shard)
-    encoder = Encoder.load(
-        model_dir,
-        site=model_settings.site,
-        device=scan_settings.device,
-        dtype=scan_settings.dtype,
-        threads=scan_settings.threads,
-    )
+    encoder = Encoder.from_settings(model_dir, model_settings, scan_settings)
+    encoder.check_pooling(model_settings.pooling)
+    check_vocabulary(encoder, data.tokens, shard)
     edges = (
-        read_histogram_edges(histogram_edges, encoder.n_layers, encoder.n_neurons) if histogram_edges else None
+        read_histogram_edges(histogram_edges, encoder.layers, encoder.n_neurons) if histogram_edges else None
     )
     result = scan_tokens(
         encoder, data.sentence_ids, data.tokens, model_settings, scan_settings, Path(shard).name,
-        histogram_edges=edges,
+        histogram_edges=edges, top_n=top_n if top_tokens else 0,
     )  # fmt: skip
+    if top_tokens:
+        save_top_tokens(top_tokens, encoder.layers, result.top_tokens or [], top_n, result.n_sentences)
     arrays: dict[str, np.ndarray] = {
         "n_sentences": np.array([result.n_sentences], dtype=np.int64),
         "n_truncated": np.array([data.n_truncated], dtype=np.int64),
         "k": np.array([scan_settings.k], dtype=np.int64),
         "n_layers": np.array([encoder.n_layers], dtype=np.int64),
     }
-    for index, layer in enumerate(result.layers, start=1):
+    for index, layer in zip(encoder.layers, result.layers, strict=True):
         arrays[f"layer{index}_keys"] = layer.keys
         arrays[f"layer{index}_token_index"] = layer.payload
-    for index, histogram in enumerate(result.histograms or (), start=1):
+    for index, histogram in zip(encoder.layers, result.histograms or (), strict=False):
         arrays[f"layer{index}_hist"] = histogram.counts
         arrays[f"layer{index}_hist_edges"] = histogram.edges
         arrays[f"layer{index}_hist_min"] = histogram.minimum
         arrays[f"layer{index}_hist_max"] = histogram.maximum
     log.info("%s: %d truncated sentences", shard, data.n_truncated)
     save_npz(out, arrays)
+
+
+def check_vocabulary(encoder: Encoder, tokens: Tokens, shard: str) -> None:
+    """Refuse token ids beyond the model's embedding table (a shard made with another model's tokenizer)."""
+    embeddings = encoder.model.get_input_embeddings()
+    size = getattr(embeddings, "num_embeddings", None)
+    top = int(tokens.input_ids.max(initial=0))
+    if size is not None and top >= size:
+        raise ConfigError(
+            f"{shard}: token id {top} is beyond the model's {size} embeddings: the shard was made with another "
+            "tokenizer than model.path's; rerun make_shard (delete the shards) for this model"
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -203,6 +228,8 @@ def read_acts_layer(path: str | os.PathLike[str], layer: int) -> ActsLayer:
             n_layers = int(archive["n_layers"][0])
             if not 1 <= layer <= n_layers:
                 raise ValueError(f"{path}: has layers 1..{n_layers}, not layer {layer}")
+            if f"layer{layer}_keys" not in archive.files:
+                raise ValueError(f"{path}: layer {layer} was not scanned (model.layers); rerun its scan_shard job")
             return ActsLayer(
                 keys=archive[f"layer{layer}_keys"],
                 token_index=archive[f"layer{layer}_token_index"].astype(np.int32),
@@ -258,7 +285,7 @@ def _char_offsets(
 
 
 def merge_topk(acts: list[str], shards: list[str], layer: int, k: int, out: str, config_hash: str) -> None:
-    """Exact top `k` of layer `layer` over all acts files, written as `formats.TOPK_SCHEMA` rows sorted by
+    """Exact top `k` of layer `layer` over all acts files, written as `artifacts.topk.TOPK_SCHEMA` rows sorted by
     (neuron, rank). The order of `acts` and `shards` does not change the bytes. A neuron keeps
     min(k, sentences scanned) rows; token_index -1 (mean pooling) has char offsets -1."""
     if not isinstance(k, int) or k < 1:
@@ -286,6 +313,8 @@ def merge_topk(acts: list[str], shards: list[str], layer: int, k: int, out: str,
                 [merged_keys, part.keys], [merged_tokens, part.token_index], k
             )
     assert merged_keys is not None and merged_tokens is not None
+    if warning := warn_k_exceeds_corpus(k, n_sentences):
+        log.warning("layer %d: %s", layer, warning)
     n_neurons, width = merged_keys.shape
     sentence_ids, activations = decode_keys(merged_keys.ravel())
     token_index = merged_tokens.ravel().astype(np.int32)
@@ -316,20 +345,17 @@ def merge_topk(acts: list[str], shards: list[str], layer: int, k: int, out: str,
 # --------------------------------------------------------------------------------------------------------------
 # Sample activations
 
-_SAMPLE_PATH = re.compile(r"layer(\d+)\.npy$")
 
-
-def _parse_sample_output(path: str, poolings: Sequence[str], n_layers: int) -> tuple[str, int]:
+def _parse_sample_output(path: str, poolings: Sequence[str], layers: Sequence[int]) -> tuple[str, int]:
     """(pooling, layer) of an output path `.../sample/{model}/{pooling}/layer{L}.npy`."""
-    match = _SAMPLE_PATH.search(Path(path).name)
     pooling = Path(path).parent.name
-    if not match or pooling not in poolings:
+    if Path(path).suffix != ".npy" or pooling not in poolings:
         raise ValueError(
             f"sample output {path!r}: expected .../{{pooling}}/layer{{L}}.npy with pooling in {list(poolings)}"
         )
-    layer = int(match.group(1))
-    if not 1 <= layer <= n_layers:
-        raise ValueError(f"sample output {path!r}: layer {layer} outside the model's layers 1..{n_layers}")
+    layer = layer_of_path(Path(path).name)
+    if layer not in layers:
+        raise ValueError(f"sample output {path!r}: layer {layer} is not a scanned layer ({list(layers)})")
     return pooling, layer
 
 
@@ -350,14 +376,8 @@ def sample_activations(
     texts = [texts[i] for i in order]
     sentence_ids = sentence_ids[order]
     tokens = tokenize(load_tokenizer(model_dir), texts, model_settings.max_length)
-    encoder = Encoder.load(
-        model_dir,
-        site=model_settings.site,
-        device=scan_settings.device,
-        dtype=scan_settings.dtype,
-        threads=scan_settings.threads,
-    )
-    targets = {_parse_sample_output(path, poolings, encoder.n_layers): path for path in outputs}
+    encoder = Encoder.from_settings(model_dir, model_settings, scan_settings)
+    targets = {_parse_sample_output(path, poolings, encoder.layers): path for path in outputs}
     arrays = {target: np.zeros((len(texts), encoder.n_neurons), dtype=np.float32) for target in targets}
     needed = sorted({pooling for pooling, _ in targets})
     batches = plan_batches(tokens.lengths, sentence_ids, scan_settings.token_budget)
@@ -365,7 +385,7 @@ def sample_activations(
     bar = lambda items: progress(items, total=len(batches), desc="sample", unit="batch")  # noqa: E731
     for rows, pooled in encoder.iter_pooled(tokens, batches, needed, model_settings.exclude_special, bar):
         for (pooling, layer), array in arrays.items():
-            array[rows] = pooled[pooling][layer - 1].values.cpu().numpy()
+            array[rows] = pooled[pooling][encoder.layers.index(layer)].values.cpu().numpy()
     elapsed = time.perf_counter() - started
     log.info("sample: %d sentences in %.1f s (%d truncated)", len(texts), elapsed, int(tokens.truncated.sum()))
     for target, path in sorted(targets.items()):
@@ -379,7 +399,7 @@ def describe_acts(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Histograms (issue 5): each neuron's pooled activations counted into fixed edges, exact to merge across shards
+# Histograms: each neuron's pooled activations counted into fixed edges, exact to merge across shards
 
 
 @dataclass
@@ -467,13 +487,16 @@ class HistogramAccumulator:
         return LayerHistogram(counts.reshape(-1, self.width), self.edges_host, minimum, maximum)
 
 
-def read_histogram_edges(path: str | os.PathLike[str], n_layers: int, n_neurons: int) -> list[np.ndarray]:
-    """Per layer 1..n_layers the edges `layer{L}` float32 [n_neurons, bins + 1] (strictly increasing rows) of a
+def read_histogram_edges(
+    path: str | os.PathLike[str], layers: int | Sequence[int], n_neurons: int
+) -> list[np.ndarray]:
+    """Per layer of `layers` (an int n = layers 1..n) the edges `layer{L}` float32 [n_neurons, bins + 1]
+    (strictly increasing rows) of a
     `records/{model}/histogram_edges.npz`; errors name the file."""
     edges: list[np.ndarray] = []
     try:
         with np.load(path, allow_pickle=False) as archive:
-            for layer in range(1, n_layers + 1):
+            for layer in range(1, layers + 1) if isinstance(layers, int) else layers:
                 if f"layer{layer}" not in archive.files:
                     raise ValueError(f"{path}: no edges for layer {layer}; rerun records_histogram_edges")
                 edges.append(np.ascontiguousarray(archive[f"layer{layer}"], dtype=np.float32))
@@ -481,7 +504,7 @@ def read_histogram_edges(path: str | os.PathLike[str], n_layers: int, n_neurons:
         raise ValueError(
             f"{path}: not a readable histogram edges file ({error}); rerun records_histogram_edges"
         ) from error
-    for layer, array in enumerate(edges, start=1):
+    for layer, array in zip(range(1, layers + 1) if isinstance(layers, int) else layers, edges, strict=True):
         increasing = array.ndim == 2 and array.shape[1] >= 2 and bool((np.diff(array, axis=1) > 0).all())
         if not increasing or array.shape[0] != n_neurons:
             raise ValueError(

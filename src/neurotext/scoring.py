@@ -1,5 +1,6 @@
-"""Scoring kernel shared by the pattern and metadata profiles (DESIGN.md section 4): how characteristic a pattern
-found in ``a`` of a neuron's ``K`` top sentences is, given that it is found in ``b`` of ``N`` background sentences.
+"""Scoring kernel shared by the pattern and metadata profiles (docs/ARCHITECTURE.md, "Pattern mining"): how
+characteristic a pattern found in ``a`` of a neuron's ``K`` top sentences is, given that it is found in ``b`` of
+``N`` background sentences.
 
 Every function is vectorised over patterns: ``a``, ``K``, ``b``, ``N`` are integer arrays (or scalars) of one shape,
 with ``0 <= a <= K`` and ``0 <= b <= N``. The two groups must be *disjoint*: the stage passes as background the

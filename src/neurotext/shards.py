@@ -1,7 +1,7 @@
 """Corpus shards: a contiguous row range of a dataset's corpus, tokenized once (`shards/{dataset}/{shard}.parquet`).
 
 Shard `s` of `n` holds rows ``[s * N // n, (s + 1) * N // n)`` of the corpus parquet (N rows, sorted by
-sentence_id), so shard boundaries depend only on N and n. Columns: `formats.SHARD_SCHEMA` (token ids, per-token
+sentence_id), so shard boundaries depend only on N and n. Columns: `artifacts.shards.SHARD_SCHEMA` (token ids, per-token
 character offsets, special-token mask, truncation flag), read back with `read_shard`.
 """
 
@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from neurotext.config import ConfigError
 from neurotext.encoder import Tokens, load_tokenizer, tokenize
-from neurotext.formats import SHARD_SCHEMA
+from neurotext.artifacts.corpus import read_corpus_slice
+from neurotext.artifacts.shards import SHARD_SCHEMA
 from neurotext.io import write_parquet
 
 log = logging.getLogger("neurotext.shards")
@@ -28,26 +29,6 @@ def shard_bounds(n_rows: int, shard: int, n_shards: int) -> tuple[int, int]:
     if n_shards < 1 or not 0 <= shard < n_shards:
         raise ConfigError(f"shard {shard} of datasets.<name>.shards = {n_shards}: need 0 <= shard < shards")
     return shard * n_rows // n_shards, (shard + 1) * n_rows // n_shards
-
-
-def read_corpus_rows(corpus: str | os.PathLike[str], start: int, end: int) -> pa.Table:
-    """Columns sentence_id and text of rows [start, end) of a corpus parquet, reading only the row groups needed."""
-    parquet = pq.ParquetFile(corpus)
-    missing = {"sentence_id", "text"} - set(parquet.schema_arrow.names)
-    if missing:
-        raise ValueError(f"{corpus}: not a corpus file (missing columns {sorted(missing)})")
-    pieces: list[pa.Table] = []
-    first_row = 0
-    for group in range(parquet.metadata.num_row_groups):
-        group_rows = parquet.metadata.row_group(group).num_rows
-        group_end = first_row + group_rows
-        if group_end > start and first_row < end:
-            table = parquet.read_row_group(group, columns=["sentence_id", "text"])
-            pieces.append(table.slice(max(start - first_row, 0), min(end, group_end) - max(start, first_row)))
-        first_row = group_end
-    if not pieces:
-        return pa.table({"sentence_id": pa.array([], pa.uint32()), "text": pa.array([], pa.string())})
-    return pa.concat_tables(pieces)
 
 
 def tokens_table(sentence_ids: np.ndarray, tokens: Tokens) -> pa.Table:
@@ -88,7 +69,7 @@ def make_shard(
         raise ConfigError(f"model.max_length = {max_length!r}: an integer >= 3")
     n_rows = pq.ParquetFile(corpus).metadata.num_rows
     start, end = shard_bounds(n_rows, shard, n_shards)
-    rows = read_corpus_rows(corpus, start, end)
+    rows = read_corpus_slice(corpus, start, end)
     sentence_ids = rows.column("sentence_id").to_numpy().astype(np.uint32)
     if sentence_ids.size > 1 and not (np.diff(sentence_ids.astype(np.int64)) > 0).all():
         raise ValueError(f"{corpus}: rows {start}..{end} are not sorted by strictly increasing sentence_id")

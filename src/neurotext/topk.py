@@ -1,4 +1,4 @@
-"""Top-K kernels over unique int64 keys (DESIGN.md section 4).
+"""Top-K kernels over unique int64 keys (docs/ARCHITECTURE.md, "Scan and top K").
 
 A key packs a sentence's activation for one neuron and its sentence id into one int64 whose integer order is
 "activation descending, then sentence id ascending":

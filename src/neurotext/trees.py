@@ -1,4 +1,4 @@
-"""Labels-only tree strings (DESIGN.md section 3) and character-offset alignment of tokens.
+"""Labels-only tree strings (docs/ARCHITECTURE.md, "Pattern mining") and character-offset alignment of tokens.
 
 Pure helpers over parser output, no I/O and no parser imports, so any stage may use them:
 

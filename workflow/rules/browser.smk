@@ -6,12 +6,15 @@ from neurotext.browser import (  # noqa: E402
     browser_rule_inputs,
     paper_targets,
 )
+from neurotext.validate import with_defaults  # noqa: E402
 
-# The browser block is checked when the DAG is built.
-BROWSER = BrowserSettings.from_config(config.get("browser"))
+# The browser block with the schema's defaults filled (a config may leave the block out: validation fills only the
+# blocks a config has, so its hash stays) and checked when the DAG is built; the job receives this block.
+BROWSER_BLOCK = with_defaults("browser", config.get("browser"))
+BrowserSettings.from_config(BROWSER_BLOCK)
 # A stage the config switches off keeps its rules (fine-tuning without a `finetune:` block): its files are left out.
-# Both are read when the DAG is built, so the include order of the rule files does not matter.
-STAGE_OFF = lambda path: globals().get("FINETUNE", True) is None and any(
+# FINETUNE (finetune.smk) and RELATIONS (relations.smk) are included before this file (Snakefile).
+STAGE_OFF = lambda path: FINETUNE is None and any(
     part in path for part in ("finetune/", "tables/table3.")
 )
 PRODUCIBLE = lambda path: not STAGE_OFF(path) and (
@@ -26,8 +29,7 @@ rule build_browser:
                 f"results/{wc.run}",
                 LAYERS,
                 DATASETS,
-                config["model"]["pooling"],
-                RELATIONS.k if "RELATIONS" in globals() else None,
+                RELATIONS.layer.k,
                 PRODUCIBLE,
             )
         ),
@@ -50,7 +52,7 @@ rule build_browser:
     resources:
         mem_mb=4000,
     params:
-        browser=config.get("browser", {}),
+        browser=BROWSER_BLOCK,
     script:
         "../scripts/browser.py"
 

@@ -5,11 +5,13 @@ PUNKT_KEYS = ("seed", "punkt_train_docs", "punkt_model")
 
 rule train_punkt:
     input:
-        source=lambda wc: config["datasets"][wc.dataset]["path"],
+        source=source_input,
     output:
         "resources/punkt/{run}/{dataset}.json",
     log:
         "results/{run}/logs/corpus/punkt_{dataset}.log",
+    benchmark:
+        "results/{run}/benchmarks/corpus/punkt_{dataset}.tsv"
     conda:
         "../../envs/corpus.yaml"
     params:
@@ -25,12 +27,15 @@ rule train_punkt:
 
 rule corpus_part:
     input:
-        source=lambda wc: config["datasets"][wc.dataset]["path"],
+        source=source_input,
         punkt="resources/punkt/{run}/{dataset}.json",
     output:
-        "results/{run}/corpus/{dataset}/part{part}.parquet",
+        part="results/{run}/corpus/{dataset}/part{part}.parquet",
+        losses="results/{run}/corpus/{dataset}/part{part}.losses.tsv",
     log:
         "results/{run}/logs/corpus/{dataset}_part{part}.log",
+    benchmark:
+        "results/{run}/benchmarks/corpus/{dataset}_part{part}.tsv"
     conda:
         "../../envs/corpus.yaml"
     resources:
@@ -48,10 +53,17 @@ rule corpus_dataset:
             "results/{{run}}/corpus/{{dataset}}/part{part}.parquet",
             part=parts_of(wc.dataset),
         ),
+        losses=lambda wc: expand(
+            "results/{{run}}/corpus/{{dataset}}/part{part}.losses.tsv",
+            part=parts_of(wc.dataset),
+        ),
     output:
-        "results/{run}/corpus/{dataset}.parquet",
+        corpus="results/{run}/corpus/{dataset}.parquet",
+        losses="results/{run}/corpus/{dataset}.losses.tsv",
     log:
         "results/{run}/logs/corpus/{dataset}.log",
+    benchmark:
+        "results/{run}/benchmarks/corpus/{dataset}.tsv"
     conda:
         "../../envs/corpus.yaml"
     resources:
@@ -77,6 +89,8 @@ rule corpus_stats:
         table_csv="results/{run}/tables/table1.csv",
     log:
         "results/{run}/logs/corpus/stats.log",
+    benchmark:
+        "results/{run}/benchmarks/corpus/stats.tsv"
     conda:
         "../../envs/corpus.yaml"
     script:

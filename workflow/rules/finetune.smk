@@ -21,6 +21,8 @@ rule finetune_split:
         "results/{run}/finetune/labelled.parquet",
     log:
         "results/{run}/logs/finetune/split.log",
+    benchmark:
+        "results/{run}/benchmarks/finetune/split.tsv"
     conda:
         "../../envs/scan.yaml"
     params:
@@ -65,6 +67,8 @@ rule finetune_eval_sentences:
         "results/{run}/finetune/eval/sentences.parquet",
     log:
         "results/{run}/logs/finetune/eval_sentences.log",
+    benchmark:
+        "results/{run}/benchmarks/finetune/eval_sentences.tsv"
     conda:
         "../../envs/scan.yaml"
     params:
@@ -85,6 +89,8 @@ rule finetune_activations:
         ),
     log:
         "results/{run}/logs/finetune/activations_{model}.log",
+    benchmark:
+        "results/{run}/benchmarks/finetune/activations_{model}.tsv"
     conda:
         "../../envs/scan.yaml"
     threads: config["scan"]["threads"]
@@ -118,6 +124,8 @@ rule finetune_distances:
         sentences="results/{run}/finetune/sentence_distances.parquet",
     log:
         "results/{run}/logs/finetune/distances.log",
+    benchmark:
+        "results/{run}/benchmarks/finetune/distances.tsv"
     conda:
         "../../envs/scan.yaml"
     resources:
@@ -164,6 +172,8 @@ rule finetune_neurons:
         "results/{run}/finetune/neurons.parquet",
     log:
         "results/{run}/logs/finetune/neurons.log",
+    benchmark:
+        "results/{run}/benchmarks/finetune/neurons.tsv"
     conda:
         "../../envs/scan.yaml"
     resources:
@@ -192,6 +202,8 @@ rule table3:
         csv="results/{run}/tables/table3.csv",
     log:
         "results/{run}/logs/finetune/table3.log",
+    benchmark:
+        "results/{run}/benchmarks/finetune/table3.tsv"
     conda:
         "../../envs/scan.yaml"
     params:

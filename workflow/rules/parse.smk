@@ -17,10 +17,14 @@ rule parse_targets:
     input:
         topk=expand("results/{{run}}/topk/base/layer{layer}.parquet", layer=LAYERS),
         sample="results/{run}/sample/sentences.parquet",
+        # the scores stage's negatives (workflow/rules/scores.smk)
+        negatives=["results/{run}/scores/negatives.parquet"],
     output:
         "results/{run}/parses/targets.parquet",
     log:
         "results/{run}/logs/parse/targets.log",
+    benchmark:
+        "results/{run}/benchmarks/parse/targets.tsv"
     conda:
         "../../envs/parse.yaml"
     script:

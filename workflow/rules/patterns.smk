@@ -2,23 +2,10 @@
 # POS n-grams, parse subtrees and metadata, contrasted with the sample (and the corpus for metadata). Corpus
 # metadata counts once; each layer's sentences gathered once; neuron ranges in parallel; merged per layer; Table 2
 # and Figure 1 for the chosen neurons. The patterns and table2 blocks are checked when the DAG is built.
-from neurotext.patterns import (  # noqa: E402
-    PatternSettings,
-    Table2Settings,
-    choose_neurons,
-    neuron_ranges,
-    range_name,
-)
+from neurotext.patterns import patterns_plan  # noqa: E402
 
-PATTERNS = PatternSettings.from_config(config.get("patterns"))
-TABLE2_NEURONS = choose_neurons(
-    Table2Settings.from_config(config.get("table2")), len(LAYERS), DIMS.n_neurons
-)
-TABLE2_LAYERS = sorted({layer for layer, _ in TABLE2_NEURONS})
-PATTERN_RANGES = [
-    range_name(start, end)
-    for start, end in neuron_ranges(DIMS.n_neurons, PATTERNS.neurons_per_job)
-]
+# The checked patterns and table2 blocks, the neuron ranges and Table 2's neurons (src/neurotext/patterns/plan.py).
+PATTERNS_PLAN = patterns_plan(config, LAYERS, DIMS.n_neurons)
 
 
 wildcard_constraints:
@@ -42,6 +29,8 @@ rule patterns_corpus_metadata:
         "results/{run}/patterns/corpus_metadata.parquet",
     log:
         "results/{run}/logs/patterns/corpus_metadata.log",
+    benchmark:
+        "results/{run}/benchmarks/patterns/corpus_metadata.tsv"
     conda:
         "../../envs/mine.yaml"
     script:
@@ -51,13 +40,19 @@ rule patterns_corpus_metadata:
 rule patterns_sentences:
     input:
         topk="results/{run}/topk/base/layer{layer}.parquet",
-        parses=[f"{OUT}/parses/{d}/{s}.parquet" for d in DATASETS for s in shards_of(d)],
+        parses=[
+            f"results/{{run}}/parses/{d}/{s}.parquet"
+            for d in DATASETS
+            for s in shards_of(d)
+        ],
         corpus=expand("results/{{run}}/corpus/{dataset}.parquet", dataset=DATASETS),
         sample="results/{run}/sample/sentences.parquet",
     output:
         "results/{run}/patterns/sentences/layer{layer}.parquet",
     log:
         "results/{run}/logs/patterns/sentences_layer{layer}.log",
+    benchmark:
+        "results/{run}/benchmarks/patterns/sentences_layer{layer}.tsv"
     conda:
         "../../envs/mine.yaml"
     resources:
@@ -72,12 +67,8 @@ rule patterns_range:
         sentences="results/{run}/patterns/sentences/layer{layer}.parquet",
         corpus_metadata="results/{run}/patterns/corpus_metadata.parquet",
     output:
-        words="results/{run}/patterns/words/layer{layer}/n{start}-{end}.parquet",
-        skipgrams="results/{run}/patterns/skipgrams/layer{layer}/n{start}-{end}.parquet",
-        posgrams="results/{run}/patterns/posgrams/layer{layer}/n{start}-{end}.parquet",
-        subtrees="results/{run}/patterns/subtrees/layer{layer}/n{start}-{end}.parquet",
-        metadata="results/{run}/patterns/metadata/layer{layer}/n{start}-{end}.parquet",
-        profile="results/{run}/patterns/profile/layer{layer}/n{start}-{end}.parquet",
+        # one file per pattern kind, metadata and profile (src/neurotext/patterns/plan.py)
+        **PATTERNS_PLAN.range_outputs(),
     log:
         "results/{run}/logs/patterns/layer{layer}/n{start}-{end}.log",
     benchmark:
@@ -88,43 +79,23 @@ rule patterns_range:
         mem_mb=4000,
         runtime=240,
     params:
-        patterns=config.get("patterns", {}),
+        patterns=config["patterns"],  # the validated block (schema defaults filled)
     script:
         "../scripts/patterns_range.py"
 
 
 rule patterns_merge:
     input:
-        words=expand(
-            "results/{{run}}/patterns/words/layer{{layer}}/{name}.parquet",
-            name=PATTERN_RANGES,
-        ),
-        skipgrams=expand(
-            "results/{{run}}/patterns/skipgrams/layer{{layer}}/{name}.parquet",
-            name=PATTERN_RANGES,
-        ),
-        posgrams=expand(
-            "results/{{run}}/patterns/posgrams/layer{{layer}}/{name}.parquet",
-            name=PATTERN_RANGES,
-        ),
-        subtrees=expand(
-            "results/{{run}}/patterns/subtrees/layer{{layer}}/{name}.parquet",
-            name=PATTERN_RANGES,
-        ),
-        metadata=expand(
-            "results/{{run}}/patterns/metadata/layer{{layer}}/{name}.parquet",
-            name=PATTERN_RANGES,
-        ),
-        profile=expand(
-            "results/{{run}}/patterns/profile/layer{{layer}}/{name}.parquet",
-            name=PATTERN_RANGES,
-        ),
+        # every range's file of each pattern kind, metadata and profile
+        **PATTERNS_PLAN.merge_inputs(),
     output:
         patterns="results/{run}/patterns/layer{layer}.parquet",
         profiles="results/{run}/profiles/layer{layer}.parquet",
         metadata="results/{run}/profiles/metadata/layer{layer}.parquet",
     log:
         "results/{run}/logs/patterns/merge_layer{layer}.log",
+    benchmark:
+        "results/{run}/benchmarks/patterns/merge_layer{layer}.tsv"
     conda:
         "../../envs/mine.yaml"
     script:
@@ -134,10 +105,12 @@ rule patterns_merge:
 rule table2:
     input:
         patterns=expand(
-            "results/{{run}}/patterns/layer{layer}.parquet", layer=TABLE2_LAYERS
+            "results/{{run}}/patterns/layer{layer}.parquet",
+            layer=PATTERNS_PLAN.table2_layers,
         ),
         profiles=expand(
-            "results/{{run}}/profiles/layer{layer}.parquet", layer=TABLE2_LAYERS
+            "results/{{run}}/profiles/layer{layer}.parquet",
+            layer=PATTERNS_PLAN.table2_layers,
         ),
     output:
         md=report(
@@ -148,13 +121,16 @@ rule table2:
         csv="results/{run}/tables/table2.csv",
     log:
         "results/{run}/logs/tables/table2.log",
+    benchmark:
+        "results/{run}/benchmarks/tables/table2.tsv"
     conda:
         "../../envs/mine.yaml"
     params:
-        layers=TABLE2_LAYERS,
-        neurons=TABLE2_NEURONS,
-        per_cell=config.get("table2", {}).get("per_cell", 3),
-        q_max=PATTERNS.q_max,
+        layers=PATTERNS_PLAN.table2_layers,
+        neurons=PATTERNS_PLAN.table2_neurons,
+        per_cell=PATTERNS_PLAN.table2.per_cell,
+        q_max=PATTERNS_PLAN.settings.q_max,
+        features=config["model"]["features"],  # names: L6.12, or L6.f12 for latents
     script:
         "../scripts/table2.py"
 
@@ -163,7 +139,7 @@ rule figure1:
     input:
         metadata=expand(
             "results/{{run}}/profiles/metadata/layer{layer}.parquet",
-            layer=TABLE2_LAYERS,
+            layer=PATTERNS_PLAN.table2_layers,
         ),
         corpus_metadata="results/{run}/patterns/corpus_metadata.parquet",
     output:
@@ -175,10 +151,14 @@ rule figure1:
         pdf="results/{run}/figures/fig1.pdf",
     log:
         "results/{run}/logs/figures/fig1.log",
+    benchmark:
+        "results/{run}/benchmarks/figures/fig1.tsv"
     conda:
         "../../envs/mine.yaml"
     params:
-        layers=TABLE2_LAYERS,
-        neurons=TABLE2_NEURONS,
+        figure="figure1",  # the entry in src/neurotext/patterns/figures.py
+        layers=PATTERNS_PLAN.table2_layers,
+        neurons=PATTERNS_PLAN.table2_neurons,
+        features=config["model"]["features"],
     script:
-        "../scripts/figure1.py"
+        "../scripts/patterns_figure.py"

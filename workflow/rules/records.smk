@@ -1,11 +1,9 @@
-# Neuron records (issue 5): histogram edges fixed from the sample before the scan (scan_shard counts each neuron's
+# Neuron records: histogram edges fixed from the sample before the scan (scan_shard counts each neuron's
 # histogram into them), the exact merged histogram per layer, and token-level activations of each neuron's top
 # `records.top_n` sentences and quantile samples, re-running only those sentences: one job for all layers, each
 # sentence run once up to the deepest layer that wants it (a third cheaper than a job per layer on the demo). The
-# records block is checked when the DAG is built.
-from neurotext.records import RecordSettings  # noqa: E402
-
-RECORDS = RecordSettings.from_config(config.get("records"))
+# records block is checked (and its schema defaults filled) by neurotext.validate before any job; each job builds
+# its settings from the block it receives.
 
 # Token-level records and merged histograms of every layer of the base model (for `rule all`).
 RECORDS_TARGETS = [
@@ -25,10 +23,12 @@ rule records_histogram_edges:
         "results/{run}/records/{model}/histogram_edges.npz",
     log:
         "results/{run}/logs/records/{model}/histogram_edges.log",
+    benchmark:
+        "results/{run}/benchmarks/records/{model}/histogram_edges.tsv"
     conda:
         "../../envs/scan.yaml"
     params:
-        histogram={"bins": RECORDS.histogram.bins, "margin": RECORDS.histogram.margin},
+        histogram=config["records"]["histogram"],
     script:
         "../scripts/records_histogram_edges.py"
 
@@ -36,7 +36,7 @@ rule records_histogram_edges:
 rule records_histograms:
     input:
         acts=lambda wc: [
-            f"{OUT}/acts/{wc.model}/{d}/{s}.npz"
+            f"results/{wc.run}/acts/{wc.model}/{d}/{s}.npz"
             for d in DATASETS
             for s in shards_of(d)
         ],
@@ -46,6 +46,8 @@ rule records_histograms:
         ),
     log:
         "results/{run}/logs/records/{model}/histograms.log",
+    benchmark:
+        "results/{run}/benchmarks/records/{model}/histograms.tsv"
     conda:
         "../../envs/scan.yaml"
     resources:
@@ -67,6 +69,16 @@ rule records_layers:
         ),
         corpus=expand("results/{{run}}/corpus/{dataset}.parquet", dataset=DATASETS),
         model=lambda wc: [model_dir(wc.model)] if wc.model == "finetuned" else [],
+        top_tokens=lambda wc: [
+            f"results/{wc.run}/acts/{wc.model}/{d}/{s}.toptokens.npz"
+            for d in DATASETS
+            for s in shards_of(d)
+        ],
+        shards=lambda wc: [
+            f"results/{wc.run}/shards/{d}/{s}.parquet"
+            for d in DATASETS
+            for s in shards_of(d)
+        ],
     output:
         expand("results/{{run}}/records/{{model}}/layer{layer}.parquet", layer=LAYERS),
     log:
@@ -83,7 +95,7 @@ rule records_layers:
         model_dir=lambda wc: model_dir(wc.model),
         model=config["model"],
         scan=config["scan"],
-        records=config.get("records"),
+        records=config["records"],
         layers=LAYERS,
     script:
         "../scripts/records_layers.py"

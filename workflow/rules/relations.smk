@@ -3,18 +3,24 @@
 from neurotext.relations import check_relations_config  # noqa: E402
 
 RELATIONS = check_relations_config(
-    config["relations"], len(LAYERS), DIMS.n_neurons, POOLINGS
+    config["relations"], LAYERS[-1], DIMS.n_neurons, POOLINGS
 )
+
+# The summary and Figures 2-4 (for `rule all`).
+RELATIONS_TARGETS = [
+    f"{OUT}/relations/summary.csv",
+    *expand(f"{OUT}/figures/fig{{n}}.{{ext}}", n=[2, 3, 4], ext=["png", "pdf"]),
+]
 
 
 rule relations_layer:
     input:
-        sample=f"results/{{run}}/sample/base/{RELATIONS.pooling}/layer{{layer}}.npy",
+        sample=f"results/{{run}}/sample/base/{RELATIONS.layer.pooling}/layer{{layer}}.npy",
         topk="results/{run}/topk/base/layer{layer}.parquet",
         topk_next=next_layer_topk,
     output:
         sse="results/{run}/relations/layer{layer}/sse.csv",
-        clusters=f"results/{{run}}/relations/layer{{layer}}/clusters_k{RELATIONS.k}.parquet",
+        clusters=f"results/{{run}}/relations/layer{{layer}}/clusters_k{RELATIONS.layer.k}.parquet",
         tsne="results/{run}/relations/layer{layer}/tsne.parquet",
         overlap="results/{run}/relations/layer{layer}/overlap.parquet",
     log:
@@ -38,7 +44,7 @@ rule relations_summary:
         clusters=expand(
             "results/{{run}}/relations/layer{layer}/clusters_k{k}.parquet",
             layer=LAYERS,
-            k=RELATIONS.k,
+            k=RELATIONS.layer.k,
         ),
         sse=expand("results/{{run}}/relations/layer{layer}/sse.csv", layer=LAYERS),
         overlap=expand(
@@ -49,11 +55,13 @@ rule relations_summary:
         "results/{run}/relations/summary.csv",
     log:
         "results/{run}/logs/relations/summary.log",
+    benchmark:
+        "results/{run}/benchmarks/relations/summary.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
         layers=LAYERS,
-        k=RELATIONS.k,
+        k=RELATIONS.layer.k,
     script:
         "../scripts/relations_summary.py"
 
@@ -71,13 +79,16 @@ rule figure2:
         pdf="results/{run}/figures/fig2.pdf",
     log:
         "results/{run}/logs/figures/fig2.log",
+    benchmark:
+        "results/{run}/benchmarks/figures/fig2.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
+        figure="figure2",  # the entry in src/neurotext/relations/figures.py
         layers=LAYERS,
         neurons=list(RELATIONS.figure2_neurons),
     script:
-        "../scripts/figure2.py"
+        "../scripts/relations_figure.py"
 
 
 rule figure3:
@@ -92,19 +103,22 @@ rule figure3:
         pdf="results/{run}/figures/fig3.pdf",
     log:
         "results/{run}/logs/figures/fig3.log",
+    benchmark:
+        "results/{run}/benchmarks/figures/fig3.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
+        figure="figure3",
         layers=LAYERS,
     script:
-        "../scripts/figure3.py"
+        "../scripts/relations_figure.py"
 
 
 rule figure4:
     input:
         tsne=f"results/{{run}}/relations/layer{RELATIONS.figure4_layer}/tsne.parquet",
         clusters=(
-            f"results/{{run}}/relations/layer{RELATIONS.figure4_layer}/clusters_k{RELATIONS.k}.parquet"
+            f"results/{{run}}/relations/layer{RELATIONS.figure4_layer}/clusters_k{RELATIONS.layer.k}.parquet"
         ),
     output:
         png=report(
@@ -115,9 +129,12 @@ rule figure4:
         pdf="results/{run}/figures/fig4.pdf",
     log:
         "results/{run}/logs/figures/fig4.log",
+    benchmark:
+        "results/{run}/benchmarks/figures/fig4.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
+        figure="figure4",
         layer=RELATIONS.figure4_layer,
     script:
-        "../scripts/figure4.py"
+        "../scripts/relations_figure.py"

@@ -9,10 +9,13 @@ rule layer_page:
         "results/{run}/pages/layer{layer}.md",
     log:
         "results/{run}/logs/pages/layer{layer}.log",
+    benchmark:
+        "results/{run}/benchmarks/pages/layer{layer}.tsv"
     conda:
         "../../envs/corpus.yaml"
     params:
         sentences_per_neuron=config["report"]["sentences_per_neuron"],
+        features=config["model"]["features"],
     script:
         "../scripts/layer_page.py"
 
@@ -25,6 +28,8 @@ rule provenance:
         "results/{run}/provenance.json",
     log:
         "results/{run}/logs/provenance.log",
+    benchmark:
+        "results/{run}/benchmarks/provenance.tsv"
     conda:
         "../../envs/scan.yaml"
     params:

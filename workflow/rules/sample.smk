@@ -1,4 +1,4 @@
-# The one random sample: the scoring background and the activation sample (DESIGN.md section 2).
+# The one random sample: the scoring background and the activation sample (docs/ARCHITECTURE.md, "Identifiers").
 
 
 rule sample_sentences:
@@ -8,6 +8,8 @@ rule sample_sentences:
         "results/{run}/sample/sentences.parquet",
     log:
         "results/{run}/logs/sample/sentences.log",
+    benchmark:
+        "results/{run}/benchmarks/sample/sentences.tsv"
     conda:
         "../../envs/corpus.yaml"
     params:

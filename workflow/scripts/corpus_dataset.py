@@ -8,6 +8,8 @@ merge_parts(
     parts=list(snakemake.input.parts),
     dataset=snakemake.params.dataset,
     corpus=snakemake.params.corpus,
-    out=snakemake.output[0],
+    out=snakemake.output.corpus,
     config_hash=config_hash(snakemake.config),
+    part_losses=list(snakemake.input.losses),
+    losses_out=snakemake.output.losses,
 )

@@ -10,6 +10,7 @@ build_part(
     dataset=snakemake.params.dataset,
     corpus=snakemake.params.corpus,
     part=int(snakemake.wildcards.part),
-    out=snakemake.output[0],
+    out=snakemake.output.part,
     config_hash=config_hash(snakemake.config),
+    losses_out=snakemake.output.losses,
 )

@@ -1,3 +1,6 @@
+import sys
+
+console = sys.stderr  # the summary goes to the console; everything else to the job's log
 from neurotext.logs import setup_job_logging
 
 setup_job_logging(snakemake.log[0])
@@ -9,4 +12,5 @@ write_stats(
     snakemake.output.table_md,
     snakemake.output.table_csv,
     metadata_counts_tsv=snakemake.output.metadata_counts,
+    summary_to=console,
 )

@@ -9,4 +9,5 @@ write_layer_page(
     layer=int(snakemake.wildcards.layer),
     sentences_per_neuron=snakemake.params.sentences_per_neuron,
     out=snakemake.output[0],
+    features=snakemake.params.features,
 )

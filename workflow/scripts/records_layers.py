@@ -16,4 +16,6 @@ build_records(
     layers=snakemake.params.layers,
     outputs=list(snakemake.output),
     config_hash=config_hash(snakemake.config),
+    top_tokens=list(snakemake.input.top_tokens),
+    shards=list(snakemake.input.shards),
 )

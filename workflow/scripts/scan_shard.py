@@ -8,6 +8,8 @@ scan_shard(
     model_dir=snakemake.params.model_dir,
     model=snakemake.params.model,
     scan=snakemake.params.scan,
-    out=snakemake.output[0],
-    histogram_edges=next(iter(snakemake.input.get("histogram_edges") or []), None),
+    out=snakemake.output.acts,
+    top_tokens=snakemake.output.top_tokens,
+    top_n=snakemake.params.top_n,
+    histogram_edges=snakemake.input.histogram_edges,
 )

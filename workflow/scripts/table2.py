@@ -12,4 +12,5 @@ write_table2(
     csv_out=snakemake.output.csv,
     per_cell=snakemake.params.per_cell,
     q_max=snakemake.params.q_max,
+    features=snakemake.params.features,
 )

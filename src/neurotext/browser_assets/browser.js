@@ -83,14 +83,18 @@
     return (x === null || x === undefined || !isFinite(x)) ? "–" : (100 * x).toFixed(1) + "%";
   }
 
-  function neuronName(layer, neuron) { return "L" + layer + "." + neuron; }
+  /** A unit's name as neurotext.ids.unit_name writes it: L6.12 for a neuron, L6.f12 for a feature (direction or
+   *  SAE latent: meta.unit_marker, set by the build from the run's model.features). */
+  function neuronName(layer, neuron) {
+    return "L" + layer + "." + ((NT.meta && NT.meta.unit_marker) || "") + neuron;
+  }
 
   function parseName(text) {
-    var m = /^\s*L(\d{1,3})\.(\d{1,6})\s*$/i.exec(String(text || ""));
+    var m = /^\s*L(\d{1,3})\.f?(\d{1,6})\s*$/i.exec(String(text || ""));
     return m ? [parseInt(m[1], 10), parseInt(m[2], 10)] : null;
   }
 
-  function neuronHref(layer, neuron) { return "neuron.html?L" + layer + "." + neuron; }
+  function neuronHref(layer, neuron) { return "neuron.html?" + neuronName(layer, neuron); }
 
   function neuronLink(layer, neuron, extra) {
     return el("a", { href: neuronHref(layer, neuron), className: "nlink" }, [neuronName(layer, neuron), extra]);
@@ -237,7 +241,10 @@
       var row = {
         layer: r[f.layer], neuron: r[f.neuron], summary: r[f.summary] || "", domain: r[f.domain],
         share: r[f.domain_share], patterns: patterns, tokens: tokens, max: r[f.max], cluster: r[f.cluster],
-        finetune: r[f.finetune]
+        finetune: r[f.finetune],
+        score: f.score === undefined ? null : r[f.score],
+        scoreKind: f.score_kind === undefined ? null : r[f.score_kind],
+        explained: f.explained === undefined ? null : r[f.explained]
       };
       row.name = neuronName(row.layer, row.neuron);
       row.patternText = patterns.map(function (p) { return String(p[1]).toLowerCase(); });
@@ -259,6 +266,7 @@
     var domain = document.getElementById("domain");
     var pattern = document.getElementById("pattern");
     var order = document.getElementById("order");
+    var explained = document.getElementById("explained");
     var tbody = document.querySelector("#neurons tbody");
     var count = document.getElementById("count");
     var more = document.getElementById("more");
@@ -278,7 +286,8 @@
     var lede = document.getElementById("lede");
     var missing = [];
     var sections = meta.sections || {};
-    ["profiles", "patterns", "records", "clusters", "finetune"].forEach(function (s) { if (!sections[s]) missing.push(s); });
+    ["profiles", "patterns", "records", "clusters", "finetune", "scores"].forEach(function (s) { if (!sections[s]) missing.push(s); });
+    if (!sections.scores && explained) explained.parentNode.hidden = true;
     lede.textContent = rows.length + " neurons in " + layers.length + " layers" +
       (meta.run ? " (run " + meta.run + ")" : "") + ". Type to search; open a neuron for its sentences and patterns." +
       (missing.length ? " Not in this run: " + missing.join(", ") + "." : "");
@@ -290,11 +299,12 @@
       domain.value = p.domain || "";
       pattern.value = p.pattern || "";
       order.value = p.order || "neuron";
+      if (explained) explained.value = p.explained || "";
     }
 
     function toHash() {
       var href = indexHref({ q: q.value, layer: layer.value, domain: domain.value, pattern: pattern.value,
-        order: order.value === "neuron" ? "" : order.value });
+        order: order.value === "neuron" ? "" : order.value, explained: explained ? explained.value : "" });
       var hash = href.indexOf("#") < 0 ? "" : href.slice(href.indexOf("#"));
       try {
         history.replaceState(null, "", hash || location.pathname);
@@ -306,7 +316,10 @@
       var wantLayer = layer.value === "" ? null : parseInt(layer.value, 10);
       var wantDomain = domain.value;
       var wantPattern = pattern.value.trim().toLowerCase();
+      var wantExplained = explained ? explained.value : "";
       matches = rows.filter(function (r) {
+        if (wantExplained === "yes" && r.explained !== true) return false;
+        if (wantExplained === "no" && r.explained !== false) return false;
         if (wantLayer !== null && r.layer !== wantLayer) return false;
         if (wantDomain && r.domain !== wantDomain) return false;
         if (wantPattern && !r.patternText.some(function (p) { return p.indexOf(wantPattern) >= 0; })) return false;
@@ -342,7 +355,10 @@
           el("td", { text: r.domain ? r.domain + " " + pct(r.share) : "–" }),
           el("td", null, r.patterns.length ? chips : "–"),
           el("td", { className: "tokens", dir: "auto", text: r.tokens.slice(0, 5).join(" · ") || "–" }),
-          el("td", { className: "num", text: fmt(r.max, 3) })
+          el("td", { className: "num", text: fmt(r.max, 3) }),
+          el("td", { className: "num", title: r.scoreKind ? "best kind: " + r.scoreKind +
+            (r.explained === false ? " (not above the controls)" : "") : "",
+            text: r.score === null || r.score === undefined ? "–" : fmt(r.score, 2) + (r.explained === false ? "*" : "") })
         ]));
       });
       tbody.appendChild(fragment);
@@ -365,7 +381,7 @@
     }
     q.addEventListener("input", soon);
     pattern.addEventListener("input", soon);
-    [layer, domain, order].forEach(function (s) { s.addEventListener("change", update); });
+    [layer, domain, order, explained].forEach(function (s) { if (s) s.addEventListener("change", update); });
     document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); update(); });
     more.addEventListener("click", function () { shown += PAGE_SIZE; render(); });
     window.addEventListener("hashchange", function () { fromHash(); shown = PAGE_SIZE; compute(); render(); });
@@ -397,7 +413,7 @@
     var counts = hist.counts || [];
     var peak = Math.max.apply(null, counts.concat([1]));
     var box = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "hist", role: "img" });
-    box.appendChild(svg("title", {}, undefined)).textContent = "Activation histogram over " + hist.n + " sample sentences";
+    box.appendChild(svg("title", {}, undefined)).textContent = "Activation histogram over " + hist.n + " corpus sentences";
     var span = hist.hi - hist.lo || 1;
     var bw = (W - L - 10) / Math.max(counts.length, 1);
     function x(v) { return L + ((v - hist.lo) / span) * (W - L - 10); }
@@ -465,6 +481,24 @@
       out.push(el("div", { className: "mfield" }, [el("h3", { text: group[0] }), list]));
     });
     return out;
+  }
+
+  // Explanation scores: per kind and control, AUROC / Spearman / F1 on held-out top sentences vs negatives.
+  function scoresTable(scores) {
+    var body = el("tbody");
+    var controls = { derangement: 1, length: 1, bow: 1 };
+    (scores.kinds || []).forEach(function (kind, i) {
+      var cls = (kind === scores.best ? "best" : "") + (controls[kind] ? " control" : "");
+      append(body, el("tr", { className: cls.trim() }, [
+        el("td", { text: (controls[kind] ? "control: " : "") + kind }),
+        el("td", { className: "num", text: fmt(scores.auroc[i], 3) }),
+        el("td", { className: "num", text: fmt(scores.spearman[i], 3) }),
+        el("td", { className: "num", text: scores.f1[i] === null ? "–" : fmt(scores.f1[i], 3) })
+      ]));
+    });
+    var head = el("thead", null, el("tr", null, [el("th", { text: "kind" }), el("th", { className: "num", text: "AUROC" }),
+      el("th", { className: "num", text: "Spearman" }), el("th", { className: "num", text: "F1" })]));
+    return el("table", { className: "scores" }, [head, body]);
   }
 
   function tsneMap(layerData, entry) {
@@ -536,7 +570,7 @@
     append(nav, [el("a", { href: "index.html", text: "all neurons" }), " "]);
     if (neuron > 0) append(nav, [neuronLink(layer, neuron - 1, " ←"), " "]);
     if (neuron + 1 < layerData.n_neurons) append(nav, [neuronLink(layer, neuron + 1, " →"), " "]);
-    var jump = el("input", { type: "search", placeholder: "go to L6.200", className: "jump", spellcheck: false });
+    var jump = el("input", { type: "search", placeholder: "go to " + neuronName(layer, 200), className: "jump", spellcheck: false });
     var form = el("form", { className: "jumpform" }, [jump]);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
@@ -590,12 +624,14 @@
     var quantiles = el("ol", { className: "sentences quantiles" });
     (entry.quantiles || []).forEach(function (s) { quantiles.appendChild(sentenceItem(layerData, s[1], s[2], s[3], scale, s[0])); });
     append(main, section("Quantile samples", "quantiles", [(entry.quantiles || []).length ? quantiles
-      : emptyNote(meta.sections && meta.sections.histogram ? "No quantile samples." : "No quantile samples: the run has no sample activations.")],
-      "Sentences from the sample at quantiles of this neuron's activation (q0.50 = the median sentence)."));
+      : emptyNote(meta.sections && meta.sections.records ? "No quantile samples." : "No quantile samples: the run has no records.")],
+      "Sentences from each quantile band of this neuron's activation over the sample, with their quantile (q0.50 = the median sentence)."));
 
     append(main, section("Activation histogram", "histogram", [entry.hist ? histogram(entry.hist, entry)
-      : emptyNote("No histogram: the run has no sample activations.")],
-      entry.hist ? "Sentence activations over " + entry.hist.n + " sample sentences; lines: the K-th and the top activation." : null));
+      : emptyNote("No histogram: the run has no records histograms.")],
+      entry.hist ? "Sentence activations over all " + entry.hist.n + " corpus sentences" +
+        (entry.hist.under || entry.hist.over ? " (" + (entry.hist.under || 0) + " below and " + (entry.hist.over || 0) + " above the bins)" : "") +
+        "; lines: the K-th and the top activation." : null));
 
     var ptables = patternTables(entry);
     append(main, section("Patterns", "patterns", ptables.length ? [el("div", { className: "pgrid" }, ptables)]
@@ -605,6 +641,20 @@
     var bars = metadataBars(entry);
     append(main, section("Metadata", "metadata", bars.length ? bars : [emptyNote("No metadata for this neuron's top sentences.")],
       bars.length ? "Share of each value among the top sentences (orange) against the corpus (grey)." : null));
+
+    if (entry.scores) {
+      var sc = entry.scores;
+      var verdict = sc.best ? (sc.explained ? "Best explained by " + sc.best + " (AUROC " + fmt(sc.best_auroc, 3) +
+        ", controls " + fmt(sc.control, 3) + ")." : "Nothing explains this neuron better than the controls (best: " +
+        sc.best + " " + fmt(sc.best_auroc, 3) + ", controls " + fmt(sc.control, 3) + ").") : "Not scored.";
+      append(main, section("Explanation scores", "scores", [
+        el("p", { className: "summary", dir: "auto", text: sc.summary || verdict }),
+        el("p", { text: verdict }),
+        scoresTable(sc)
+      ], "Patterns re-mined on 80% of the top sentences predict the other " + (sc.n_pos || 0) + " (positives) against " +
+        (sc.n_neg || 0) + " random negatives. AUROC 0.5 = chance. Controls: another neuron's patterns (derangement), " +
+        "sentence length, bag-of-words logistic regression."));
+    }
 
     var rel = relations(layerData, entry);
     append(main, section("Related neurons", "related", rel.length ? rel : [emptyNote("No relations: the run has no relations stage.")]));

@@ -26,7 +26,7 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from neurotext.formats import METADATA_FIELDS
+from neurotext.artifacts.corpus import METADATA_FIELDS
 from neurotext.loaders.base import SourceError
 
 #: Read errors of archives and compressed streams: the file is truncated or corrupt.
@@ -297,12 +297,15 @@ def parquet_batches(
 
 
 def decode_text(data: bytes, encoding: str, where: str) -> str:
-    """Decode `data`; a wrong encoding raises UnicodeDecodeError re-raised as ValueError naming `where`."""
+    """Decode `data`; a byte the encoding rejects raises ValueError naming its line (1-based) and byte offset (the
+    caller turns it into a bad record); an unknown encoding raises SourceError naming `where`.
+    """
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
         raise ValueError(
-            f"not valid {encoding} at byte {error.start} ({data[error.start:error.start + 4]!r}); "
+            f"not valid {encoding} at line {line} (byte {error.start}: {data[error.start:error.start + 4]!r}); "
             "set the dataset's `encoding`"
         ) from None
     except LookupError:

@@ -2,8 +2,9 @@
 
 A loader is ``load(path: str, dataset: dict) -> Iterator[Document | BadRecord]`` where `dataset` is the dataset's
 config block (with its `name`). It never holds a whole big source in memory. A corrupt record inside a big file is
-yielded as a `BadRecord` (counted and reported by the corpus stage, fatal only past `corpus.max_bad_records`); a
-source that cannot be read at all raises `SourceError` naming the file (and member or line) and what to do.
+yielded as a `BadRecord` (counted and reported by the corpus stage, fatal only past `corpus.max_bad_records`), and
+so is an empty file of a multi-file source (reason `EMPTY_FILE`); a source that cannot be read at all raises
+`SourceError` naming the file (and member or line) and what to do.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class Document:
     """One document of a source.
 
     Either `text` (raw text, split into sentences by Punkt downstream) or `sentences` (already split, e.g. the
-    Brown corpus) is set. `meta` holds values for the fixed metadata columns (`neurotext.formats.METADATA_FIELDS`;
+    Brown corpus) is set. `meta` holds values for the fixed metadata columns (`neurotext.artifacts.corpus.METADATA_FIELDS`;
     `year` an int, the rest strings); `extra` anything else, as strings.
     """
 
@@ -38,6 +39,15 @@ class BadRecord:
 
     where: str
     reason: str
+
+
+#: The reason of the BadRecord a loader yields for an empty source file (counted as a bad record and an empty file).
+EMPTY_FILE = "empty file"
+
+
+def empty_file(where: str) -> BadRecord:
+    """The bad record of an empty source file `where`."""
+    return BadRecord(where, EMPTY_FILE)
 
 
 Loader = Callable[[str, dict], Iterator[Document | BadRecord]]
@@ -57,8 +67,14 @@ def register(format_name: str) -> Callable[[Loader], Loader]:
 
 
 def load_documents(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
-    """Stream the documents of `dataset` (its config block, with `name`) from `path` with its format's loader."""
+    """Stream the documents of `dataset` (its config block, with `name`) from `path` with its format's loader, or
+    line by line when the dataset is in line mode (`neurotext.loaders.lines`)."""
     from neurotext.loaders import import_all
+    from neurotext.loaders.lines import line_documents, sentence_per_line
+
+    if sentence_per_line(path, dataset):
+        records = line_documents(path, dataset, int(dataset.get("part", 0)), int(dataset.get("parts", 1)))
+        return (record for _, record in records)
 
     import_all()
     format_name = dataset.get("format")

@@ -12,10 +12,13 @@ Layouts (chosen by what `path` holds; option `layout: text|parquet` forces one):
   there, so rows are grouped in order into documents of `rows_per_document` consecutive rows (default 1000;
   the grouping only matters for seeded whole-document sampling and part balance). Rows are pre-split sentences,
   passed on as `sentences` (no Punkt). Doc id `<file stem>:<first row>`. Streamed by record batch.
+- **lines**: the published `books_large_p1.txt` / `books_large_p2.txt` (one sentence a line), or a folder of them:
+  read in line mode by default (`neurotext.loaders.lines`: each line a sentence, streamed by byte range; set
+  `sentence_per_line: false` to read such a file as one book).
 
-Metadata: domain (default book), title/author/genre as above.
+An empty book file is a bad record (`EMPTY_FILE`). Metadata: domain (default book), title/author/genre as above.
 Dataset options: `layout`, `encoding` (text, default utf-8), `metadata_file`, `genre_from_folder`,
-`text_column` (parquet, default text), `rows_per_document`.
+`text_column` (parquet, default text), `rows_per_document`, `sentence_per_line`.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import os
 import posixpath
 from collections.abc import Iterator
 
-from neurotext.formats import METADATA_FIELDS
+from neurotext.artifacts.corpus import METADATA_FIELDS
 from neurotext.loaders._common import (
     archive_kind,
     check_meta,
@@ -39,7 +42,7 @@ from neurotext.loaders._common import (
     parquet_batches,
     read_errors_as_source_error,
 )
-from neurotext.loaders.base import BadRecord, Document, SourceError, register
+from neurotext.loaders.base import BadRecord, Document, SourceError, empty_file, register
 
 DEFAULT_ROWS_PER_DOCUMENT = 1000
 
@@ -74,12 +77,13 @@ def _load_text(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
     found = 0
     for name, data, where in _book_files(path):
         found += 1
+        if not data.strip():
+            yield empty_file(where)
+            continue
         try:
             text = decode_text(data, encoding, where).replace("\r\n", "\n").strip()
         except ValueError as error:
             yield BadRecord(where, str(error))
-            continue
-        if not text:
             continue
         book_id = name[: -len(".txt")]
         meta: dict[str, str | int | None] = {**shared, "title": posixpath.basename(book_id)}

@@ -27,7 +27,7 @@ from neurotext.loaders._common import (
     iter_directory_files,
     iter_tar_files,
 )
-from neurotext.loaders.base import BadRecord, Document, SourceError, register
+from neurotext.loaders.base import BadRecord, Document, SourceError, empty_file, register
 
 _REVIEW_NAME = re.compile(r"(?:^|/)(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
 _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -47,14 +47,15 @@ def load(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
             continue
         found += 1
         split, label, review_id, rating = match.groups()
+        if not data.strip():
+            yield empty_file(where)
+            continue
         try:
             raw = decode_text(data, "utf-8", where)
         except ValueError as error:
             yield BadRecord(where, str(error))
             continue
-        text = clean_review(raw)
-        if not text:
-            continue
+        text = clean_review(raw)  # may be empty (a review of only markup): a document lost to cleaning, named
         meta = {**shared, "sentiment": None if label == "unsup" else label, "split": split}
         extra = {"label": label} if label == "unsup" else {"label": label, "rating": str(int(rating))}
         yield Document(f"{split}/{label}/{review_id}", text=text, meta=check_meta(meta), extra=extra)

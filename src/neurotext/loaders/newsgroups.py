@@ -9,7 +9,8 @@
   refuses everything else, so package data can never run code.
 
 Each post is cleaned as scikit-learn's `fetch_20newsgroups(remove=('headers', 'footers', 'quotes'))` does (same
-rules, reimplemented: `strip_header`, `strip_footer`, `strip_quoting`); posts left empty are skipped.
+rules, reimplemented: `strip_header`, `strip_footer`, `strip_quoting`); a post left empty is passed on without
+text (a document lost to cleaning, named in `corpus/<dataset>.losses.tsv`).
 Metadata: domain (default news), topic = the group, title = the Subject header, split = train/test (bydate; none
 for the mini sample); `extra`: top_topic (the group's first component: alt, comp, misc, rec, sci, soc, talk).
 
@@ -38,7 +39,7 @@ from neurotext.loaders._common import (
     open_member,
     read_errors_as_source_error,
 )
-from neurotext.loaders.base import BadRecord, Document, SourceError, register
+from neurotext.loaders.base import BadRecord, Document, SourceError, empty_file, register
 
 _BYDATE_MEMBER = re.compile(r"(?:^|/)20news-bydate-(train|test)/([a-z0-9.+-]+)/(\d+)$")
 _MINI_FILENAME = re.compile(r"([a-z0-9.+-]+)/(\d+)$")
@@ -192,9 +193,7 @@ def load(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
         if isinstance(item, BadRecord):
             yield item
             continue
-        text = clean_post(item.raw, remove)
-        if not text:
-            continue
+        text = clean_post(item.raw, remove)  # may be empty: a document lost to cleaning (named in the losses)
         meta = check_meta({**shared, "topic": item.group, "split": item.split, "title": subject_of(item.raw)})
         doc_id = f"{item.split}/{item.group}/{item.post_id}" if item.split else f"{item.group}/{item.post_id}"
         yield Document(doc_id, text=text, meta=meta, extra={"top_topic": item.group.split(".")[0]})
@@ -238,6 +237,8 @@ def iter_posts(path: str, dataset: dict) -> Iterator[Post | BadRecord]:
 
 
 def _post(match: re.Match[str], data: bytes, encoding: str, where: str) -> Post | BadRecord:
+    if not data.strip():
+        return empty_file(where)
     try:
         raw = decode_text(data, encoding, where)
     except ValueError as error:

@@ -37,7 +37,7 @@ from neurotext.loaders._common import (
     read_errors_as_source_error,
     year_of,
 )
-from neurotext.loaders.base import BadRecord, Document, SourceError, register
+from neurotext.loaders.base import BadRecord, Document, SourceError, empty_file, register
 
 _SGM_NAME = re.compile(r"(?:^|/)reut2-\d{3}\.sgm$")
 _ATTRIBUTE = re.compile(r'([A-Z]+)="([^"]*)"')
@@ -67,6 +67,9 @@ def load(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
             "fetch the archive again (or unset the dataset's `expected_files`)"
         )
     for name, data in files:
+        if not data.strip():
+            yield empty_file(name)
+            continue
         for item in iter_records(data.decode("latin-1"), name):
             if isinstance(item, BadRecord):
                 yield item
@@ -149,9 +152,8 @@ def to_document(record: tuple[str, dict[str, str], str], shared: dict) -> Docume
         text = _SIGN_OFF.sub("", _clean_block(re.sub(r"<[^>]+>", " ", raw)))
     else:
         text = title or ""
+    # May be empty (a brief of only "blah blah blah"): a document lost to cleaning, named in the losses.
     text = "\n".join(line for line in text.split("\n") if not _BRIEF_FILLER.match(line)).strip()
-    if not text:
-        return None
     topics = _items(inner, "TOPICS")
     meta = {
         **shared,

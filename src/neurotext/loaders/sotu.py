@@ -23,7 +23,7 @@ from neurotext.loaders._common import (
     iter_tar_files,
     read_errors_as_source_error,
 )
-from neurotext.loaders.base import BadRecord, Document, SourceError, register
+from neurotext.loaders.base import BadRecord, Document, SourceError, empty_file, register
 
 REQUIRED_KEYS = ("year", "name", "party", "text")
 
@@ -52,6 +52,8 @@ def load(path: str, dataset: dict) -> Iterator[Document | BadRecord]:
 
 def parse_address(name: str, data: bytes, where: str) -> tuple[str, dict] | BadRecord:
     """(doc id, record) of one JSON file, or a BadRecord naming what is wrong."""
+    if not data.strip():
+        return empty_file(where)
     try:
         record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

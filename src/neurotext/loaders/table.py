@@ -20,20 +20,23 @@ datasets:
 ```
 
 Rows whose text is empty or missing are skipped; a row that cannot be read (a JSONL line that is not JSON, a year
-that is not a number) is a bad record naming file and line (CSV/JSONL) or row (Parquet). A file without the text
+that is not a number, a byte that is not in `encoding`) is a bad record naming file and line (CSV/JSONL: the row's
+own lines, a quoted field may span several) or row (Parquet); the rows after it are read. A file without the text
 (or id, or a metadata) column is an error naming the file, the column and the columns it has.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from neurotext.formats import METADATA_FIELDS
+from neurotext.artifacts.corpus import METADATA_FIELDS
 from neurotext.loaders._common import check_meta, dataset_meta, open_member, open_parquet, parquet_batches, year_of
 from neurotext.loaders.base import BadRecord, Document, SourceError, register
 
@@ -174,28 +177,58 @@ def _text_rows(path: str, kind: str, spec: TableSpec, dataset: dict) -> Iterator
         if kind == "jsonl":
             yield from _jsonl_rows(stream, where, spec)
             return
-        text = io.TextIOWrapper(stream, encoding=spec.encoding, newline="")  # type: ignore[arg-type]
+        try:
+            codecs.lookup(spec.encoding)
+        except LookupError:
+            raise SourceError(f"{where}: unknown encoding {spec.encoding!r}; set the dataset's `encoding`") from None
+        # Bytes the encoding rejects are kept as lone surrogates and make their row a bad record (at its real line).
+        text = io.TextIOWrapper(
+            stream, encoding=spec.encoding, errors="surrogateescape", newline=""  # type: ignore[arg-type]
+        )
         reader = csv.DictReader(text, delimiter="\t" if kind == "tsv" else dataset.get("delimiter", ","))
         try:
             columns = list(reader.fieldnames or [])
+            undecodable = next((column for column in columns if _UNDECODED.search(column)), None)
+            if undecodable is not None:
+                raise SourceError(
+                    f"{where}:{reader.line_num}: the header is not {spec.encoding} "
+                    f"({_undecoded_byte(undecodable)}); set the dataset's `encoding` (e.g. latin-1, cp1252)"
+                )
             _require_columns(where, columns, spec)
             row_number = 0
+            first_line = reader.line_num + 1
             for row in reader:
                 row_number += 1
+                lines = str(first_line) if reader.line_num == first_line else f"{first_line}-{reader.line_num}"
+                first_line = reader.line_num + 1
                 if None in row:  # more fields than the header
                     found = len(columns) + len(row[None])
-                    yield BadRecord(f"{where}:{reader.line_num}", f"{found} fields, the header has {len(columns)}")
+                    yield BadRecord(f"{where}:{lines}", f"{found} fields, the header has {len(columns)}")
+                    continue
+                bad_value = next(
+                    (value for value in row.values() if isinstance(value, str) and _UNDECODED.search(value)), None
+                )
+                if bad_value is not None:
+                    yield BadRecord(
+                        f"{where}:{lines}",
+                        f"not {spec.encoding} ({_undecoded_byte(bad_value)}); set the dataset's `encoding` "
+                        "(e.g. latin-1, cp1252)",
+                    )
                     continue
                 yield f"{where}:{reader.line_num}", row_number - 1, row
-        except UnicodeDecodeError as error:
-            raise SourceError(
-                f"{where}: not {spec.encoding} near line {reader.line_num + 1} ({error}); set the dataset's "
-                "`encoding` (e.g. latin-1, cp1252)"
-            ) from error
         except csv.Error as error:
             raise SourceError(f"{where}:{reader.line_num}: not valid CSV ({error})") from error
         except LookupError:
             raise SourceError(f"{where}: unknown encoding {spec.encoding!r}; set the dataset's `encoding`") from None
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _undecoded_byte(value: str) -> str:
+    """Names the first byte `surrogateescape` kept in `value`, e.g. "byte 0xe9"."""
+    match = _UNDECODED.search(value)
+    return f"byte {ord(match.group(0)) - 0xDC00:#04x}" if match else "no undecodable byte"
 
 
 def _jsonl_rows(stream: IO[bytes], where: str, spec: TableSpec) -> Iterator[tuple[str, int, dict] | BadRecord]:

@@ -1,4 +1,5 @@
-"""Exact, fast pattern miners called per neuron (DESIGN.md section 4): PrefixSpan, FREQT, background counts.
+"""Exact, fast pattern miners called per neuron (docs/ARCHITECTURE.md, "Pattern mining"): PrefixSpan, FREQT,
+background counts.
 
 Encode a corpus once (`SequenceDB`, `TreeDB`, one shared `Vocab` per kind of label); each neuron then passes only
 row indices:

@@ -27,7 +27,7 @@ def check_max_gap(max_gap: object) -> int:
 
 
 def default_min_support(k: int, fraction: float = 0.01, floor: int = 3) -> int:
-    """DESIGN.md section 4's default threshold for `k` top sentences: ``max(floor, ceil(fraction * k))``."""
+    """The default threshold for `k` top sentences: ``max(floor, ceil(fraction * k))``."""
     check_int("k", k, 0)
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")

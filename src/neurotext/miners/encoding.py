@@ -18,9 +18,9 @@ Bracket strings
     A tree is ``(LABEL CHILD CHILD ...)`` where every child is again a bracketed tree; a label is a non-empty string
     without whitespace or parentheses; whitespace is optional between children and allowed after ``(``. The empty
     (or all-whitespace) string is the empty tree. Leaves carry labels only (``(NN dog)`` is rejected: the miners
-    work on label-only trees as in DESIGN.md section 3). Output is canonical: compact ``(NP(DT)(NN))`` or readable
-    ``(NP (DT) (NN))``. A malformed string raises `BracketError`, which names the tree's index and the character
-    position.
+    work on label-only trees as in docs/ARCHITECTURE.md, "Pattern mining"). Output is canonical: compact
+    ``(NP(DT)(NN))`` or readable ``(NP (DT) (NN))``. A malformed string raises `BracketError`, which names the
+    tree's index and the character position.
 """
 
 from __future__ import annotations

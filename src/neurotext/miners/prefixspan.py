@@ -1,4 +1,4 @@
-"""PrefixSpan for skip-n-grams over integer-encoded sequences (DESIGN.md section 4), exact, in numba.
+"""PrefixSpan for skip-n-grams over integer-encoded sequences (docs/ARCHITECTURE.md, "Pattern mining"), exact, in numba.
 
 Semantics
     A pattern is a tuple of items ``(i1, ..., in)``. It *occurs* in a sequence ``t`` at positions
