@@ -58,7 +58,7 @@ import pyarrow.parquet as pq
 from neurotext.artifacts import records as artifacts_records
 from neurotext.artifacts.corpus import read_texts as read_corpus_texts
 from neurotext.artifacts.paths import layer_of_path
-from neurotext.artifacts.records import HISTOGRAM_SCHEMA, KINDS, RECORDS_SCHEMA
+from neurotext.artifacts.records import HISTOGRAM_SCHEMA, KINDS, RECORDS_SCHEMA, concat_ranges
 from neurotext.config import ConfigError
 from neurotext.ids import splitmix64
 from neurotext.io import save_npz, write_parquet
@@ -469,16 +469,6 @@ def check_offsets(texts: Sequence[str], text: TextTokens) -> None:
         )
 
 
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The concatenated ranges [starts[i], starts[i] + counts[i]) as one int64 array."""
-    counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(total, dtype=np.int64)
-
-
 def run_layers(
     encoder: Encoder,
     input_ids: torch.Tensor,
@@ -547,7 +537,7 @@ def record_tokens(
         counts = n_tokens[rows[layer]]
         offsets = np.zeros(len(wanted) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
-        source = _ranges(text.offsets[rows[layer]], counts)
+        source = concat_ranges(text.offsets[rows[layer]], counts)
         results[layer] = TokenRecords(
             activation=np.full(len(wanted), np.nan, dtype=np.float32),
             offsets=offsets,
@@ -582,8 +572,8 @@ def record_tokens(
             pooled = pool_activations(acts, pool_mask, model.pooling).values.cpu().numpy()
             out.activation[wanted] = pooled[slot, neuron]
             counts = n_tokens[rows[layer][wanted]]
-            src = _ranges(text.offsets[rows[layer][wanted]], counts)
-            dst = _ranges(out.offsets[wanted], counts)
+            src = concat_ranges(text.offsets[rows[layer][wanted]], counts)
+            dst = concat_ranges(out.offsets[wanted], counts)
             acts_np = acts.cpu().numpy()
             out.values[dst] = acts_np[np.repeat(slot, counts), text.positions[src], np.repeat(neuron, counts)]
 
@@ -722,7 +712,7 @@ def _records_from_scan(
 ) -> pa.Table:
     """One layer's records table: top rows from the scan's top tokens, quantile rows from `recorded` (the re-run of
     `quantile`, the requests' quantile rows in order), merged back into the order of `requests` (sorted)."""
-    from neurotext.toptokens import concat_ranges, match_top_tokens
+    from neurotext.toptokens import match_top_tokens
 
     is_top = requests.kind == 0
     top_rows, quantile_rows = np.flatnonzero(is_top), np.flatnonzero(~is_top)

@@ -23,6 +23,7 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 DEFAULT_WORDS = (
@@ -91,7 +92,27 @@ def _write_tokenizer(out_dir: Path, vocab: list[str], max_length: int) -> None:
         "cls_token": "[CLS]",
         "mask_token": "[MASK]",
     }
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2, sort_keys=True) + "\n")
+    _write_json(out_dir / "tokenizer_config.json", tokenizer_config)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """`data` as indented JSON with sorted keys and a final newline (the same bytes for the same data)."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _save_seeded(model_class: Any, config: Any, seed: int, out: Path) -> Path:
+    """Initialise ``model_class(config)`` under torch seed `seed` (the global RNG state is restored afterwards) and
+    save it to `out` as safetensors; returns `out`."""
+    import torch
+
+    generator_state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(seed)
+        model = model_class(config)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    model.save_pretrained(str(out), safe_serialization=True)
+    return out
 
 
 def make_tiny_model(
@@ -107,7 +128,6 @@ def make_tiny_model(
     max_words: int = 2000,
 ) -> Path:
     """Write a tiny random BertModel directory to `out_dir` and return its path (see the module docstring)."""
-    import torch
     from transformers import BertConfig, BertModel
     from transformers.utils import logging as hf_logging
 
@@ -127,14 +147,7 @@ def make_tiny_model(
         pad_token_id=0,
         architectures=["BertModel"],
     )
-    generator_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = BertModel(config)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    model.save_pretrained(str(out), safe_serialization=True)
-    return out
+    return _save_seeded(BertModel, config, seed, out)
 
 
 #: Alias of `make_tiny_model` (the name the workflow tests use).
@@ -189,7 +202,7 @@ def _train_decoder_tokenizer(
         special_ids = {"bos": eot_id, "eos": eot_id, "pad": eot_id, "unk": eot_id}
     tokenizer.save(str(out_dir / "tokenizer.json"))
     tokenizer_config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length, **config}
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2, sort_keys=True) + "\n")
+    _write_json(out_dir / "tokenizer_config.json", tokenizer_config)
     special_ids["vocab_size"] = tokenizer.get_vocab_size()
     return special_ids
 
@@ -208,7 +221,6 @@ def make_tiny_decoder(
 ) -> Path:
     """Write a tiny random decoder LM directory (`family` gpt2, gpt_neox or llama: config.json, model.safetensors of
     the base model, and a locally trained fast tokenizer, see `_train_decoder_tokenizer`) and return its path."""
-    import torch
     from transformers import GPT2Config, GPT2Model, GPTNeoXConfig, GPTNeoXModel, LlamaConfig, LlamaModel
     from transformers.utils import logging as hf_logging
 
@@ -236,14 +248,7 @@ def make_tiny_decoder(
                              intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings,
                              architectures=["LlamaModel"], **common)  # fmt: skip
         model_class = LlamaModel
-    generator_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = model_class(config)
-    finally:
-        torch.random.set_rng_state(generator_state)
-    model.save_pretrained(str(out), safe_serialization=True)
-    return out
+    return _save_seeded(model_class, config, seed, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

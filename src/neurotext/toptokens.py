@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurotext.artifacts.records import concat_ranges
 from neurotext.io import save_npz
 
 if TYPE_CHECKING:
@@ -55,16 +56,6 @@ def text_positions(tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(sentence[keep], minlength=n), out=offsets[1:])
     return offsets, local[keep]
-
-
-def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The concatenated ranges [starts[i], starts[i] + counts[i]) as one int64 array."""
-    counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(total, dtype=np.int64)
 
 
 @dataclass

@@ -86,6 +86,16 @@ def _flat(column: pa.ChunkedArray, dtype: type) -> tuple[np.ndarray, np.ndarray]
     return offsets, flat
 
 
+def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The concatenated ranges [starts[i], starts[i] + counts[i]) as one int64 array."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(total, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class LayerHistograms:
     """One layer's whole-corpus histograms (`HISTOGRAM_SCHEMA`), rows by neuron ascending.

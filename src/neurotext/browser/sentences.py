@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neurotext.artifacts.records import LayerRecords
+from neurotext.artifacts.records import LayerRecords, concat_ranges
 from neurotext.artifacts.topk import read_topk
 
 PathLike = str | os.PathLike[str]
@@ -132,7 +132,7 @@ def sentences_from_records(records: LayerRecords, n_top: int) -> NeuronSentences
     index = np.asarray(order, dtype=np.int64)
     lengths = np.diff(records.offsets)[index]
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    tokens = _ranges(records.offsets[:-1][index], lengths)
+    tokens = concat_ranges(records.offsets[:-1][index], lengths)
     neurons = records.neuron[index]
     encoded = encode_token_rows(TokenRows(neurons, offsets, records.char_start[tokens], records.char_end[tokens],
                                           records.values[tokens]))  # fmt: skip
@@ -148,13 +148,3 @@ def sentences_from_records(records: LayerRecords, n_top: int) -> NeuronSentences
             shown.label = f"q{float(quants[i]):.2f}" if not math.isnan(quants[i]) else kinds[i]
             result.quantile.setdefault(neuron, []).append(shown)
     return result
-
-
-def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The concatenated ranges [starts[i], starts[i] + counts[i]) as one int64 array."""
-    counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    before = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    return np.repeat(np.asarray(starts, dtype=np.int64) - before, counts) + np.arange(total, dtype=np.int64)

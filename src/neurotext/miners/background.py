@@ -179,6 +179,34 @@ def _join(eseq, epos, ne, pseq, ppos, pa, pb, gap, oseq, opos):  # pragma: no co
 
 
 @njit(cache=True)
+def _skipgram_level(d, it, n_items, post_off, post_seq, post_pos, gap, lseq, lpos, ln):  # pragma: no cover - compiled
+    """End positions of a pattern's ``d + 1``-item prefix (last item `it`) into ``lseq[d]``/``lpos[d]``, from the
+    level ``d - 1`` ends. Returns (ends written, support, occurrences). Unknown items (out of range) match nothing.
+
+    The first level keeps one end per sequence when unbounded (`gap` < 0), every posting otherwise."""
+    pa = 0
+    pb = 0
+    if it >= 0 and it < n_items:
+        pa = post_off[it]
+        pb = post_off[it + 1]
+    if d > 0:
+        return _join(lseq[d - 1], lpos[d - 1], ln[d - 1], post_seq, post_pos, pa, pb, gap, lseq[d], lpos[d])
+    n = 0
+    sup = 0
+    last = -1
+    for q in range(pa, pb):
+        s = post_seq[q]
+        if s != last or gap >= 0:
+            if s != last:
+                sup += 1
+            lseq[0, n] = s
+            lpos[0, n] = post_pos[q]
+            n += 1
+        last = s
+    return n, sup, pb - pa
+
+
+@njit(cache=True)
 def _count_skipgrams_kernel(
     post_off, post_seq, post_pos, pat_items, pat_off, order, n_items, gap, cap, max_plen
 ):  # pragma: no cover - compiled
@@ -203,35 +231,10 @@ def _count_skipgrams_kernel(
                 c += 1
         for d in range(c, length):
             it = pat_items[a + d]
-            pa = 0
-            pb = 0
-            if it >= 0 and it < n_items:
-                pa = post_off[it]
-                pb = post_off[it + 1]
-            if d == 0:
-                n = 0
-                sup = 0
-                last = -1
-                for q in range(pa, pb):
-                    s = post_seq[q]
-                    if s != last:
-                        sup += 1
-                        last = s
-                        lseq[0, n] = s
-                        lpos[0, n] = post_pos[q]
-                        n += 1
-                    elif gap >= 0:
-                        lseq[0, n] = s
-                        lpos[0, n] = post_pos[q]
-                        n += 1
-                ln[0] = n
-                lsup[0] = sup
-                locc[0] = pb - pa
-            else:
-                r = _join(lseq[d - 1], lpos[d - 1], ln[d - 1], post_seq, post_pos, pa, pb, gap, lseq[d], lpos[d])
-                ln[d] = r[0]
-                lsup[d] = r[1]
-                locc[d] = r[2]
+            r = _skipgram_level(d, it, n_items, post_off, post_seq, post_pos, gap, lseq, lpos, ln)
+            ln[d] = r[0]
+            lsup[d] = r[1]
+            locc[d] = r[2]
         sup_out[k] = lsup[length - 1]
         occ_out[k] = locc[length - 1]
         prev = k
@@ -262,21 +265,11 @@ def count_skipgrams(
         index = target
     else:
         index = SequenceIndex.build(target, rows)
-    db = index.db
-    seqs: list[tuple[int, ...]] = []
-    for k, p in enumerate(patterns):
-        items = p.items if isinstance(p, Pattern) else tuple(db.item_id(x) for x in p)
-        if not items:
-            raise ValueError(f"pattern {k} is empty")
-        seqs.append(tuple(int(x) for x in items))
-    n = len(seqs)
-    if n == 0:
+    seqs, lengths, pat_off, pat_items = _sequence_patterns(index, patterns)
+    if not seqs:
         z = np.zeros(0, np.int64)
         return Counts(z, z.copy())
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
-    pat_off = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=pat_off[1:])
-    pat_items = np.fromiter((x for s in seqs for x in s), dtype=np.int64, count=int(pat_off[-1]))
+    db = index.db
     valid = (pat_items >= 0) & (pat_items < db.n_items)
     counts = np.diff(index.post_offsets)
     cap = int(counts[pat_items[valid]].max()) if valid.any() else 0
@@ -285,6 +278,59 @@ def count_skipgrams(
         np.int64(db.n_items), np.int64(gap), np.int64(max(cap, 1)), np.int64(lengths.max()),
     )
     return Counts(sup, occ)
+
+
+@njit(cache=True)
+def _subtree_level(
+    d, a, pat_lab, pat_dep, n_labels, labels, parent, first_child, next_sibling, post_off, post_nodes, stamp, token,
+    lnode, ln,
+):  # pragma: no cover - compiled
+    """Rightmost-leaf images of the ``d + 1``-node prefix of the pattern starting at ``pat_off`` entry `a` into
+    ``lnode[d]``, from the level ``d - 1`` images (kept in tree order); returns how many. `token` must be fresh
+    (the per-node `stamp` merges duplicates). Unknown labels (out of range) match nothing."""
+    lab = pat_lab[a + d]
+    n = 0
+    if lab < 0 or lab >= n_labels:
+        return n
+    if d == 0:
+        for q in range(post_off[lab], post_off[lab + 1]):
+            lnode[0, n] = post_nodes[q]
+            n += 1
+        return n
+    # occurrences stay in tree order: candidates follow their parent occurrence's order
+    rml = pat_dep[a + d - 1]
+    attach = pat_dep[a + d] - 1
+    for q in range(ln[d - 1]):
+        r = lnode[d - 1, q]
+        if attach == rml:
+            x = first_child[r]
+        else:
+            x = r
+            for _ in range(rml - attach - 1):
+                x = parent[x]
+            x = next_sibling[x]
+        while x >= 0:
+            if labels[x] == lab and stamp[x] != token:
+                stamp[x] = token
+                lnode[d, n] = x
+                n += 1
+            x = next_sibling[x]
+    return n
+
+
+@njit(cache=True)
+def _tree_runs(node_tree, nodes, n, out):  # pragma: no cover - compiled
+    """Number of distinct trees of ``nodes[:n]`` (in tree order); writes them to `out` unless it is empty."""
+    w = 0
+    last = -1
+    for q in range(n):
+        t = node_tree[nodes[q]]
+        if t != last:
+            if out.size:
+                out[w] = t
+            w += 1
+            last = t
+    return w
 
 
 @njit(cache=True)
@@ -312,45 +358,13 @@ def _count_subtrees_kernel(
             while c < length and c < plen and pat_lab[a + c] == pat_lab[pa_ + c] and pat_dep[a + c] == pat_dep[pa_ + c]:
                 c += 1
         for d in range(c, length):
-            lab = pat_lab[a + d]
-            known = lab >= 0 and lab < n_labels
-            n = 0
-            sup = 0
-            last_t = -1
-            if d == 0:
-                if known:
-                    for q in range(post_off[lab], post_off[lab + 1]):
-                        x = post_nodes[q]
-                        lnode[0, n] = x
-                        n += 1
-                        if node_tree[x] != last_t:
-                            last_t = node_tree[x]
-                            sup += 1
-            elif known:
-                # occurrences stay in tree order: candidates follow their parent occurrence's order
-                rml = pat_dep[a + d - 1]
-                attach = pat_dep[a + d] - 1
-                token += 1
-                for q in range(ln[d - 1]):
-                    r = lnode[d - 1, q]
-                    if attach == rml:
-                        x = first_child[r]
-                    else:
-                        x = r
-                        for _ in range(rml - attach - 1):
-                            x = parent[x]
-                        x = next_sibling[x]
-                    while x >= 0:
-                        if labels[x] == lab and stamp[x] != token:
-                            stamp[x] = token
-                            lnode[d, n] = x
-                            n += 1
-                            if node_tree[x] != last_t:
-                                last_t = node_tree[x]
-                                sup += 1
-                        x = next_sibling[x]
+            token += 1
+            n = _subtree_level(
+                d, a, pat_lab, pat_dep, n_labels, labels, parent, first_child, next_sibling, post_off, post_nodes,
+                stamp, token, lnode, ln,
+            )  # fmt: skip
             ln[d] = n
-            lsup[d] = sup
+            lsup[d] = _tree_runs(node_tree, lnode[d], n, lnode[d][:0])
         sup_out[k] = lsup[length - 1]
         occ_out[k] = ln[length - 1]
         prev = k
@@ -375,33 +389,10 @@ def count_subtrees(
         index = target
     else:
         index = TreeIndex.build(target, rows)
-    db = index.db
-    pats: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-    for k, p in enumerate(patterns):
-        if isinstance(p, SubtreePattern):
-            labs, deps = p.labels, p.depths
-        elif isinstance(p, str):
-            try:
-                labs, deps = parse_subtree(p, db.vocab)
-            except ValueError as err:
-                raise ValueError(f"pattern {k}: {err}") from None
-        else:
-            labs, deps = tuple(int(x) for x in p[0]), tuple(int(x) for x in p[1])
-        _check_depths(k, labs, deps)
-        pats.append((tuple(labs), tuple(deps)))
-    n = len(pats)
-    if n == 0:
+    pats, lengths, pat_off, pat_lab, pat_dep = _subtree_patterns(index, patterns)
+    if not pats:
         z = np.zeros(0, np.int64)
         return Counts(z, z.copy())
-    lengths = np.fromiter((len(x[0]) for x in pats), dtype=np.int64, count=n)
-    pat_off = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=pat_off[1:])
-    total = int(pat_off[-1])
-    glob = np.fromiter((x for p in pats for x in p[0]), dtype=np.int64, count=total)
-    pat_dep = np.fromiter((x for p in pats for x in p[1]), dtype=np.int64, count=total)
-    known = (glob >= 0) & (glob < index.to_local.size)  # the shared vocabulary may have grown since build()
-    pat_lab = np.full(total, -1, dtype=np.int64)
-    pat_lab[known] = index.to_local[glob[known]]
     n_local = index.post_offsets.size - 1
     counts = np.diff(index.post_offsets)
     valid = pat_lab >= 0
@@ -413,6 +404,57 @@ def count_subtrees(
         pat_lab, pat_dep, pat_off, order, np.int64(n_local), np.int64(max(cap, 1)), np.int64(lengths.max()),
     )
     return Counts(sup, occ)
+
+
+def _sequence_patterns(
+    index: SequenceIndex, patterns: Sequence[Pattern | Sequence[int] | Sequence[str]]
+) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray, np.ndarray]:
+    """Patterns as item tuples (labels looked up in the index's vocabulary) and flattened: (item tuples, int64
+    lengths ``[n]``, int64 offsets ``[n + 1]``, int64 items ``[total]``). Raises on an empty pattern."""
+    seqs: list[tuple[int, ...]] = []
+    for k, p in enumerate(patterns):
+        items = p.items if isinstance(p, Pattern) else tuple(index.db.item_id(x) for x in p)
+        if not items:
+            raise ValueError(f"pattern {k} is empty")
+        seqs.append(tuple(int(x) for x in items))
+    n = len(seqs)
+    lengths = np.fromiter((len(x) for x in seqs), dtype=np.int64, count=n)
+    pat_off = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=pat_off[1:])
+    pat_items = np.fromiter((x for q in seqs for x in q), dtype=np.int64, count=int(pat_off[-1]))
+    return seqs, lengths, pat_off, pat_items
+
+
+def _subtree_patterns(
+    index: TreeIndex, patterns: Sequence[SubtreePattern | str | tuple[Sequence[int], Sequence[int]]]
+) -> tuple[list[tuple[tuple[int, ...], tuple[int, ...]]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Patterns as (labels, depths) in preorder and flattened: (pairs, int64 lengths ``[n]``, int64 offsets
+    ``[n + 1]``, int64 local labels ``[total]`` (-1: absent from the index's rows), int64 depths ``[total]``).
+    Raises on a malformed pattern."""
+    pats: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+    for k, p in enumerate(patterns):
+        if isinstance(p, SubtreePattern):
+            labs, deps = p.labels, p.depths
+        elif isinstance(p, str):
+            try:
+                labs, deps = parse_subtree(p, index.db.vocab)
+            except ValueError as err:
+                raise ValueError(f"pattern {k}: {err}") from None
+        else:
+            labs, deps = tuple(int(x) for x in p[0]), tuple(int(x) for x in p[1])
+        _check_depths(k, labs, deps)
+        pats.append((tuple(labs), tuple(deps)))
+    n = len(pats)
+    lengths = np.fromiter((len(x[0]) for x in pats), dtype=np.int64, count=n)
+    pat_off = np.zeros(n + 1, np.int64)
+    np.cumsum(lengths, out=pat_off[1:])
+    total = int(pat_off[-1])
+    glob = np.fromiter((x for q in pats for x in q[0]), dtype=np.int64, count=total)
+    pat_dep = np.fromiter((x for q in pats for x in q[1]), dtype=np.int64, count=total)
+    known = (glob >= 0) & (glob < index.to_local.size)  # the shared vocabulary may have grown since build()
+    pat_lab = np.full(total, -1, dtype=np.int64)
+    pat_lab[known] = index.to_local[glob[known]]
+    return pats, lengths, pat_off, pat_lab, pat_dep
 
 
 def _check_depths(k: int, labels: Sequence[int], depths: Sequence[int]) -> None:

@@ -18,8 +18,16 @@ import numpy as np
 from numba import njit
 
 from ._common import check_max_gap
-from .background import SequenceIndex, TreeIndex, _check_depths, _join
-from .freqt import SubtreePattern, parse_subtree
+from .background import (
+    SequenceIndex,
+    TreeIndex,
+    _sequence_patterns,
+    _skipgram_level,
+    _subtree_level,
+    _subtree_patterns,
+    _tree_runs,
+)
+from .freqt import SubtreePattern
 from .prefixspan import Pattern
 
 __all__ = ["Matches", "match_skipgrams", "match_subtrees"]
@@ -67,26 +75,7 @@ def _match_skipgrams_kernel(
         length = pat_off[k + 1] - a
         out_off[k] = w
         for d in range(length):
-            it = pat_items[a + d]
-            pa = 0
-            pb = 0
-            if it >= 0 and it < n_items:
-                pa = post_off[it]
-                pb = post_off[it + 1]
-            if d == 0:
-                n = 0
-                last = -1
-                for q in range(pa, pb):
-                    s = post_seq[q]
-                    if s != last or gap >= 0:
-                        lseq[0, n] = s
-                        lpos[0, n] = post_pos[q]
-                        n += 1
-                    last = s
-                ln[0] = n
-            else:
-                r = _join(lseq[d - 1], lpos[d - 1], ln[d - 1], post_seq, post_pos, pa, pb, gap, lseq[d], lpos[d])
-                ln[d] = r[0]
+            ln[d] = _skipgram_level(d, pat_items[a + d], n_items, post_off, post_seq, post_pos, gap, lseq, lpos, ln)[0]
         last = -1
         for q in range(ln[length - 1]):
             s = lseq[length - 1, q]
@@ -98,31 +87,17 @@ def _match_skipgrams_kernel(
     return w
 
 
-def _sequence_items(index: SequenceIndex, patterns: Sequence[Pattern | Sequence[int] | Sequence[str]]) -> list:
-    seqs = []
-    for k, p in enumerate(patterns):
-        items = p.items if isinstance(p, Pattern) else tuple(index.db.item_id(x) for x in p)
-        if not items:
-            raise ValueError(f"pattern {k} is empty")
-        seqs.append(tuple(int(x) for x in items))
-    return seqs
-
-
 def match_skipgrams(
     index: SequenceIndex, patterns: Sequence[Pattern | Sequence[int] | Sequence[str]], *, max_gap: int | None
 ) -> Matches:
     """The rows of ``index.rows`` containing each pattern (items: ids or labels of the index's vocabulary), with
     `count_skipgrams`'s semantics for the same `max_gap`. Unknown items match nothing."""
     gap = check_max_gap(max_gap)
-    seqs = _sequence_items(index, patterns)
+    seqs, lengths, pat_off, pat_items = _sequence_patterns(index, patterns)
     n = len(seqs)
     if n == 0:
         return _empty(0)
     db = index.db
-    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
-    pat_off = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=pat_off[1:])
-    pat_items = np.fromiter((x for s in seqs for x in s), dtype=np.int64, count=int(pat_off[-1]))
     counts = np.diff(index.post_offsets)
     valid = (pat_items >= 0) & (pat_items < db.n_items)
     item_count = np.zeros(pat_items.size, np.int64)
@@ -154,41 +129,12 @@ def _match_subtrees_kernel(
         length = pat_off[k + 1] - a
         out_off[k] = w
         for d in range(length):
-            lab = pat_lab[a + d]
-            known = lab >= 0 and lab < n_labels
-            n = 0
-            if d == 0:
-                if known:
-                    for q in range(post_off[lab], post_off[lab + 1]):
-                        lnode[0, n] = post_nodes[q]
-                        n += 1
-            elif known:
-                rml = pat_dep[a + d - 1]
-                attach = pat_dep[a + d] - 1
-                token += 1
-                for q in range(ln[d - 1]):
-                    r = lnode[d - 1, q]
-                    if attach == rml:
-                        x = first_child[r]
-                    else:
-                        x = r
-                        for _ in range(rml - attach - 1):
-                            x = parent[x]
-                        x = next_sibling[x]
-                    while x >= 0:
-                        if labels[x] == lab and stamp[x] != token:
-                            stamp[x] = token
-                            lnode[d, n] = x
-                            n += 1
-                        x = next_sibling[x]
-            ln[d] = n
-        last = -1
-        for q in range(ln[length - 1]):
-            t = node_tree[lnode[length - 1, q]]
-            if t != last:
-                out_tree[w] = t
-                w += 1
-                last = t
+            token += 1
+            ln[d] = _subtree_level(
+                d, a, pat_lab, pat_dep, n_labels, labels, parent, first_child, next_sibling, post_off, post_nodes,
+                stamp, token, lnode, ln,
+            )  # fmt: skip
+        w += _tree_runs(node_tree, lnode[length - 1], ln[length - 1], out_tree[w:])
     out_off[n_pat] = w
     return w
 
@@ -200,37 +146,15 @@ def match_subtrees(
 
     Patterns as for `count_subtrees`: `SubtreePattern`, bracket strings over the index's vocabulary, or
     ``(labels, depths)`` in preorder. Unknown labels match nothing."""
-    db = index.db
-    pats = []
-    for k, p in enumerate(patterns):
-        if isinstance(p, SubtreePattern):
-            labs, deps = p.labels, p.depths
-        elif isinstance(p, str):
-            try:
-                labs, deps = parse_subtree(p, db.vocab)
-            except ValueError as err:
-                raise ValueError(f"pattern {k}: {err}") from None
-        else:
-            labs, deps = tuple(int(x) for x in p[0]), tuple(int(x) for x in p[1])
-        _check_depths(k, labs, deps)
-        pats.append((tuple(labs), tuple(deps)))
+    pats, lengths, pat_off, pat_lab, pat_dep = _subtree_patterns(index, patterns)
     n = len(pats)
     if n == 0:
         return _empty(0)
-    lengths = np.fromiter((len(x[0]) for x in pats), dtype=np.int64, count=n)
-    pat_off = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=pat_off[1:])
-    total = int(pat_off[-1])
-    glob = np.fromiter((x for p in pats for x in p[0]), dtype=np.int64, count=total)
-    pat_dep = np.fromiter((x for p in pats for x in p[1]), dtype=np.int64, count=total)
-    known = (glob >= 0) & (glob < index.to_local.size)
-    pat_lab = np.full(total, -1, dtype=np.int64)
-    pat_lab[known] = index.to_local[glob[known]]
     counts = np.diff(index.post_offsets)
-    label_count = np.zeros(total, np.int64)
+    label_count = np.zeros(pat_lab.size, np.int64)
     label_count[pat_lab >= 0] = counts[pat_lab[pat_lab >= 0]]
     # level d holds distinct nodes labelled like pattern node d: at most that label's postings
-    cap = int(label_count.max()) if total else 0
+    cap = int(label_count.max()) if pat_lab.size else 0
     bound = int(label_count[pat_off[1:] - 1].sum())  # rows <= images of the last node
     out_off = np.zeros(n + 1, np.int64)
     out_tree = np.empty(max(bound, 1), np.int64)
