@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from neurotext import cli
 from neurotext.artifacts.corpus import CORPUS_SCHEMA
 from neurotext.artifacts.patterns import MERGED_SCHEMA, METADATA_SCHEMA, profile_schema
-from neurotext.artifacts.scores import SCORES_SCHEMA
+from neurotext.artifacts.scores import SCORES_SCHEMA, SUMMARY_SCHEMA
 from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.config import config_hash
 from neurotext.hashing import stage_hash
@@ -106,6 +106,10 @@ def write_run(root: Path, layers: tuple[int, ...] = (1, 2), scores_layers: tuple
         scores.append({"neuron": 1, "kind": "skipgrams", "metric": "auroc", "value": float("nan"), "n_pos": 2,
                        "n_neg": 50})  # fmt: skip
         write_parquet(pa.Table.from_pylist(scores, schema=SCORES_SCHEMA), root / f"scores/layer{layer}.parquet", HASH)
+        summary = [{"neuron": 0, "best_kind": "words", "best_auroc": 0.91, "control_auroc": 0.52, "explained": True,
+                    "summary": "parties (AUROC 0.91 words, controls 0.52)"}]  # fmt: skip
+        write_parquet(pa.Table.from_pylist(summary, schema=SUMMARY_SCHEMA),
+                      root / f"scores/summary/layer{layer}.parquet", HASH)  # fmt: skip
     (root / "provenance.json").write_text(json.dumps({"config_hash": HASH, "config": CONFIG}))
 
 
@@ -177,6 +181,7 @@ def test_show_text_marks_the_max_token_and_lists_everything(results):
     status, out, _ = run_cli("show", "L1.0", "--results", str(results))
     assert status == 0
     assert out.startswith("L1.0") and "summary: twitter 67% · parties" in out
+    assert "explained by: parties (AUROC 0.91 words, controls 0.52)" in out  # the scores' summary, when present
     assert "I love festive **parties** so much" in out and "**Parties** again tonight!" in out
     assert "noun:parties" in out and "twitter 67% (50%)" in out
     scores = out[out.index("explanation scores") :].splitlines()
@@ -195,7 +200,7 @@ def test_show_json(results):
     assert [p["pattern"] for p in view["patterns"]["skipgrams"]] == ["competed Olympics"]
     assert view["scores"] == [{"neuron": 1, "kind": "skipgrams", "metric": "auroc", "value": None, "n_pos": 2,
                                "n_neg": 50}]  # fmt: skip
-    assert view["missing"] == []
+    assert view["missing"] == [] and view["explained"] is None  # no summary row for this neuron
 
 
 def test_show_without_scores_or_top_sentences(results):

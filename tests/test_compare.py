@@ -317,3 +317,21 @@ def test_latents_firing_on_fewer_than_k_sentences_are_left_out(tmp_path):
     kept = by_kind(neurons_vs_latents([scores], [6], tmp_path / "demo", topk=[topk], features="neurons",
                                       **_outputs(tmp_path, "out2")))  # fmt: skip
     assert kept["metadata"].latents.n == n and kept["metadata"].latents_left_out == 0
+
+
+def test_the_sae_config_is_the_default_config_where_the_comparison_needs_it():
+    """config/sae.yaml's neurons are compared with the default run's: every block that shapes the corpus, the sample,
+    the parses, the patterns or the scores must equal config/config.yaml's (only run, the model's unit keys, the
+    SAE, relations, fine-tuning, compare and job-size keys may differ)."""
+    import yaml
+
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    sae = yaml.safe_load((REPO / "config" / "sae.yaml").read_text())
+    allowed = {"run", "sae", "relations", "finetune", "compare"}
+    for block in sorted((set(default) | set(sae)) - allowed):
+        a, b = dict(default.get(block) or {}), dict(sae.get(block) or {})
+        for key in {"model": ("layers", "features", "sae"), "scan": ("threads",),
+                    "patterns": ("neurons_per_job",)}.get(block, ()):  # fmt: skip
+            a.pop(key, None), b.pop(key, None)
+        assert a == b, f"config/sae.yaml's {block} block differs from config/config.yaml's"
+    assert sae["compare"]["neurons_run"] == default["run"]

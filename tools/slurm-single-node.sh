@@ -104,7 +104,8 @@ install_packages() {  # apt only when something is missing (then `apt-get update
     echo "slurm-single-node: needs apt-get (Debian/Ubuntu) to install$missing" >&2; exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  # wait for a dpkg lock held by another apt run instead of failing at once
+  apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
 }
 
 start_accounting() {

@@ -126,9 +126,9 @@ def neuron_entry(
 
 def index_row(layer: int, entry: Mapping[str, Any], index_patterns: Sequence[list], kinds: dict[str, int]) -> list:
     """``[layer, neuron, summary, domain, domain_share, patterns, top_tokens, max, cluster, finetune, score,
-    score_kind, explained]``; patterns as ``[[kind code, pattern], ...]``, codes into `kinds` (extended here: the
+    score_kind, explained, pattern_summary]``; patterns as ``[[kind code, pattern], ...]``, codes into `kinds` (extended here: the
     index's kind list); score: the best kind's explanation AUROC (the summary is the scores' one when the run has
-    explanation scores)."""
+    explanation scores; `pattern_summary` is then the patterns' own summary, which the index search also reads)."""
     profile = entry.get("profile") or {}
     domain, share = profile.get("dominant_domain"), profile.get("dominant_domain_share")
     if domain is None:
@@ -142,11 +142,12 @@ def index_row(layer: int, entry: Mapping[str, Any], index_patterns: Sequence[lis
     summary = (scores.get("summary") if scores.get("best") else None) or profile.get("summary") or ""
     return [layer, entry["neuron"], summary, domain, share, patterns,
             [t for t, _ in entry["top_tokens"]], entry["max"], entry.get("cluster"), first,
-            scores.get("best_auroc"), scores.get("best"), scores.get("explained")]  # fmt: skip
+            scores.get("best_auroc"), scores.get("best"), scores.get("explained"),
+            profile.get("summary") if profile.get("summary") != summary else None]  # fmt: skip
 
 
 INDEX_FIELDS = ("layer", "neuron", "summary", "domain", "domain_share", "patterns", "top_tokens", "max", "cluster",
-                "finetune", "score", "score_kind", "explained")  # fmt: skip
+                "finetune", "score", "score_kind", "explained", "pattern_summary")  # fmt: skip
 
 
 @dataclass

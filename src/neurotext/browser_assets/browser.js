@@ -244,11 +244,12 @@
         finetune: r[f.finetune],
         score: f.score === undefined ? null : r[f.score],
         scoreKind: f.score_kind === undefined ? null : r[f.score_kind],
-        explained: f.explained === undefined ? null : r[f.explained]
+        explained: f.explained === undefined ? null : r[f.explained],
+        patternSummary: f.pattern_summary === undefined ? "" : r[f.pattern_summary] || ""
       };
       row.name = neuronName(row.layer, row.neuron);
       row.patternText = patterns.map(function (p) { return String(p[1]).toLowerCase(); });
-      row.haystack = [row.name, row.summary, row.domain || "", row.patternText.join("\n"), tokens.join("\n")]
+      row.haystack = [row.name, row.summary, row.patternSummary, row.domain || "", row.patternText.join("\n"), tokens.join("\n")]
         .join("\n").toLowerCase();
       return row;
     });

@@ -40,6 +40,7 @@ class NeuronView:
     metadata: dict[str, list[dict[str, Any]]] | None  # field -> rows, most frequent first
     scores: list[dict[str, Any]] | None
     missing: list[str]  # files of the stages not run yet, relative to the run
+    explained: str | None = None  # the scores' one-line summary (parts picked by their contribution to the score)
 
 
 def sentences_of(paths: Any, sentence_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
@@ -101,7 +102,7 @@ def load_neuron(run: str, root: Path, name: str, n_top: int, per_kind: int, per_
     import pyarrow.compute as pc
 
     from neurotext.artifacts.patterns import read_patterns, read_profile_metadata, read_profiles
-    from neurotext.artifacts.scores import read_scores
+    from neurotext.artifacts.scores import read_scores, read_summary
     from neurotext.ids import parse_neuron_name, unit_name
     from neurotext.io import read_config_hash
 
@@ -128,14 +129,19 @@ def load_neuron(run: str, root: Path, name: str, n_top: int, per_kind: int, per_
         patterns = grouped(read_patterns(paths.patterns(layer), neurons=[index]).to_pylist(), "kind", kinds, per_kind)
     if metadata_path.is_file():
         metadata = grouped(read_profile_metadata(metadata_path, neurons=[index]).to_pylist(), "field", (), per_field)
+    explained = None
     if paths.scores(layer).is_file():
         scores = read_scores(paths.scores(layer), neurons=[index]).to_pylist()
+    summary_path = paths.path("score_summary", layer=layer)
+    if summary_path.is_file():
+        rows = [row for row in read_summary(summary_path).to_pylist() if row["neuron"] == index]
+        explained = rows[0]["summary"] if rows else None
     missing = [p.relative_to(root).as_posix() for p in (paths.patterns(layer), paths.scores(layer)) if not p.is_file()]
     config = str(read_provenance(root).get("config_hash") or read_config_hash(topk_files[layer]))
     return NeuronView(
         run=run, neuron=unit_name(layer, index, run_features(root)), layer=layer, index=index, config_hash=config,
         summary=profile[0]["summary"] if profile else None, profile=profile[0] if profile else None, n_top=n_rows,
-        top=top, patterns=patterns, metadata=metadata, scores=scores, missing=missing,
+        top=top, patterns=patterns, metadata=metadata, scores=scores, missing=missing, explained=explained,
     )  # fmt: skip
 
 
@@ -166,6 +172,8 @@ def render_neuron(view: NeuronView, marker: Marker, width: int) -> list[str]:
     else:
         status = view.profile.get("status", "ok")
         lines.append(f"summary: {clean_text(view.summary or '-')}" + ("" if status == "ok" else f" (status {status})"))
+    if view.explained is not None:
+        lines.append(f"explained by: {clean_text(view.explained)}")
     lines += ["", f"top sentences ({len(view.top)} of {view.n_top}; activation, dataset, max token marked)"]
     if not view.top:
         lines.append("  (none: no sentence in this neuron's top K)")

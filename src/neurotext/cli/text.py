@@ -63,6 +63,8 @@ def number(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e6:
+            return str(int(value))
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return f"{value:.{digits - 1}e}"
         return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0"
