@@ -46,6 +46,7 @@ from transformers import BertConfig, BertModel  # noqa: E402
 
 from neurotext.encoder import Encoder, ModelSettings, ScanSettings, Tokens, plan_batches, select_autocast_dtype, select_device  # noqa: E402
 from neurotext.scan import scan_tokens  # noqa: E402
+from neurotext.validate import with_defaults  # noqa: E402
 
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 smoke = args.smoke
@@ -133,8 +134,9 @@ torch.manual_seed(args.seed)
 model = BertModel(config, add_pooling_layer=False)
 autocast = select_autocast_dtype(args.dtype, device)
 encoder = Encoder(model.to(device), site="hidden", device=device, autocast_dtype=autocast)
-model_settings = ModelSettings(site="hidden", pooling="max", exclude_special=True, max_length=MAX_LENGTH)
-scan_settings = ScanSettings(k=k, token_budget=token_budget, device=device.type, dtype=args.dtype, threads=torch.get_num_threads())
+model_settings = ModelSettings.from_config(with_defaults("model", {"max_length": MAX_LENGTH}))
+scan_settings = ScanSettings.from_config(with_defaults("scan", {"k": k, "token_budget": token_budget, "device": device.type,
+                                                        "dtype": args.dtype, "threads": torch.get_num_threads()}))
 tokens = synthetic_tokens(n_sentences, config.vocab_size, rng)
 ids = np.arange(n_sentences, dtype=np.uint32)
 name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"

@@ -60,8 +60,9 @@ def vader_snippets(directory: Path, member: str, n: int | None = None, seed: int
 def measure_rate(texts: list[str], repeats: int, parse_block: dict, gpu: int = 0) -> dict[str, float]:
     """Best-of-`repeats` parse rate of `texts` through the stage's parse_texts (spaCy: pinned to one core)."""
     from neurotext.parse import ParseConfig, load_parser, parse_texts
+    from neurotext.validate import with_defaults
 
-    cfg = ParseConfig.from_config(parse_block, gpu)
+    cfg = ParseConfig.from_config(with_defaults("parse", parse_block), gpu)
     if cfg.backend == "spacy" and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     parser = load_parser(cfg)

@@ -58,14 +58,17 @@ def child(args: argparse.Namespace) -> None:
     from neurotext.config import resolve_model_path
     from neurotext.encoder import Encoder, ModelSettings, ScanSettings, load_tokenizer, make_batch, tokenize
     from neurotext.scan import scan_tokens
+    from neurotext.validate import with_defaults
 
     torch.set_num_threads(args.threads)
     model_dir = resolve_model_path(args.model)
     block = {"site": "hidden", "pooling": "max", "max_length": 128, "layers": [args.layer]}
     if args.sae:
         block.update(features="sae", sae=args.sae)
-    model = ModelSettings.from_config(block)
-    scan = ScanSettings.from_config({"k": 100, "token_budget": 8192, "device": "cpu", "threads": args.threads})
+    model = ModelSettings.from_config(with_defaults("model", block))
+    scan = ScanSettings.from_config(
+        with_defaults("scan", {"k": 100, "token_budget": 8192, "device": "cpu", "threads": args.threads})
+    )
     texts = sentences(args.n)
     tokens = tokenize(load_tokenizer(model_dir), texts, 128)
     encoder = Encoder.from_settings(model_dir, model, scan)

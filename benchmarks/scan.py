@@ -52,6 +52,7 @@ from neurotext.encoder import (
 )  # noqa: E402
 from neurotext.scan import scan_tokens  # noqa: E402
 from neurotext.topk import decode_keys  # noqa: E402
+from neurotext.validate import with_defaults  # noqa: E402
 
 VADER_DIRS = [Path("/tmp/src/hutto_ICWSM_2014"), REPO / "resources" / "sources" / "vader"]
 VADER_FILES = ["tweets", "movieReviewSnippets", "amazonReviewSnippets", "nytEditorialSnippets"]
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     model = encoder.model
     config = model.config
     hidden, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    model_settings = ModelSettings(max_length=args.max_length)
+    model_settings = ModelSettings.from_config(with_defaults("model", {"max_length": args.max_length}))
     lengths = tokens.lengths
     naive_n = min(args.naive_n, len(texts))
 
@@ -300,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
 
     def settings(budget: int) -> ScanSettings:
-        return ScanSettings(k=args.k, token_budget=budget, device="cpu", threads=args.threads)
+        return ScanSettings.from_config(
+            with_defaults("scan", {"k": args.k, "token_budget": budget, "device": "cpu", "threads": args.threads})
+        )
 
     print(
         f"{len(texts)} sentences from {source}: mean {lengths.mean():.1f} tokens, max {lengths.max()}; "

@@ -147,7 +147,17 @@ SCHEMA_ONLY_DEFAULTS = {"patterns": ("neurotext.mining", "PatternSettings"),
                         "table2": ("neurotext.patterns", "Table2Settings"),
                         "records": ("neurotext.records", "RecordSettings"),
                         "relations": ("neurotext.relations", "RelationsSettings"),
-                        "browser": ("neurotext.browser", "BrowserSettings")}  # fmt: skip
+                        "browser": ("neurotext.browser", "BrowserSettings"),
+                        "model": ("neurotext.encoder", "ModelSettings"),
+                        "scan": ("neurotext.encoder", "ScanSettings"),
+                        "parse": ("neurotext.parse", "ParseConfig"),
+                        "finetune": ("neurotext.finetune", "FinetuneSettings")}  # fmt: skip
+#: The keys a block requires (no schema default), as the smallest valid partial block.
+REQUIRED_KEYS = {"model": {"max_length": 64}, "scan": {"k": 10, "token_budget": 512},
+                 "finetune": {"dataset": "books", "label": "genre", "eval": {"out_of_domain": "tweets"}}}  # fmt: skip
+#: Blocks the schema gives no `default: {}` (a config may leave them out): with_defaults is checked on the shipped
+#: block only.
+NO_BLOCK_DEFAULT = {"browser", "model", "scan", "parse", "finetune"}
 
 
 def _settings_class(module: str, name: str):
@@ -159,15 +169,25 @@ def _settings_class(module: str, name: str):
 @pytest.mark.parametrize("block", sorted(SCHEMA_ONLY_DEFAULTS))
 def test_schema_is_the_one_home_of_the_defaults(block):
     import dataclasses
+    import importlib
 
     from neurotext.validate import with_defaults
 
     settings = _settings_class(*SCHEMA_ONLY_DEFAULTS[block])
     missing = dataclasses.MISSING
-    with_default = [f.name for f in dataclasses.fields(settings)
-                    if f.default is not missing or f.default_factory is not missing]  # fmt: skip
+    classes, with_default = [settings], []
+    while classes:  # the block's class and the dataclasses of its nested blocks
+        cls = classes.pop()
+        for f in dataclasses.fields(cls):
+            if f.default is not missing or f.default_factory is not missing:
+                with_default.append(f"{cls.__name__}.{f.name}")
+            if isinstance(f.type, str) and f.type in vars(importlib.import_module(cls.__module__)):
+                nested = getattr(importlib.import_module(cls.__module__), f.type)
+                if dataclasses.is_dataclass(nested) and nested.__name__ != "FeatureSettings":
+                    classes.append(nested)
     assert not with_default, f"{settings.__name__} repeats the schema's defaults: {with_default}"
-    assert settings.from_config(with_defaults(block)) == settings.from_config(with_defaults(block, {}))
+    required = REQUIRED_KEYS.get(block, {})
+    assert settings.from_config(with_defaults(block, required)) == settings.from_config(with_defaults(block, required))
 
 
 
@@ -187,6 +207,8 @@ def test_with_defaults_fills_a_block_as_validation_does(block):
     validated = copy.deepcopy(raw)
     check_config(validated, schema)
     assert with_defaults(block, raw[block]) == validated[block]
+    if block in NO_BLOCK_DEFAULT:  # left out of a config, the block stays out (its settings fill it when needed)
+        return
     without = copy.deepcopy(raw)
     del without[block], without["model"]  # no model: the defaults need not fit config/test.yaml's tiny model
     check_config(without, schema)

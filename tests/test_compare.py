@@ -254,6 +254,7 @@ def test_a_feature_run_browser_names_latents(tmp_path):
                             "--dump-dom", f"file://{out}/index.html"], capture_output=True, text=True,
                            timeout=120).stdout  # fmt: skip
     assert ">L1.f0<" in index and ">L1.0<" not in index
+    assert " latents in " in index and " neurons in " not in index  # the running text names the units too
 
 
 def test_table2_names_latents(tmp_path):

@@ -22,6 +22,7 @@ from neurotext.encoder import (
     select_device,
     tokenize,
 )
+from neurotext.validate import with_defaults
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +151,9 @@ def test_device_and_dtype_selection():
 
 
 def test_settings_errors_name_the_config_key():
-    assert ModelSettings.from_config({"site": "ffn", "pooling": "mean", "max_length": 64}).site == "ffn"
+    model = with_defaults("model", {"max_length": 64})
+    scan = with_defaults("scan", {"k": 10, "token_budget": 512})
+    assert ModelSettings.from_config({**model, "site": "ffn", "pooling": "mean"}).site == "ffn"
     for block, key in (
         ({"site": "attention"}, "model.site"),
         ({"pooling": "median"}, "model.pooling"),
@@ -158,7 +161,7 @@ def test_settings_errors_name_the_config_key():
         ({"exclude_special": "yes"}, "model.exclude_special"),
     ):
         with pytest.raises(ConfigError, match=key):
-            ModelSettings.from_config(block)
+            ModelSettings.from_config({**model, **block})
     for block, key in (
         ({"k": 0}, "scan.k"),
         ({"token_budget": "big"}, "scan.token_budget"),
@@ -167,7 +170,11 @@ def test_settings_errors_name_the_config_key():
         ({"threads": 0}, "scan.threads"),
     ):
         with pytest.raises(ConfigError, match=key):
-            ScanSettings.from_config(block)
+            ScanSettings.from_config({**scan, **block})
+    for settings, block, key in ((ModelSettings, model, "model.pooling"), (ScanSettings, scan, "scan.dtype")):
+        partial = {name: value for name, value in block.items() if name != key.split(".")[1]}
+        with pytest.raises(ConfigError, match=f"`{key}` is missing"):  # no fallback: the schema holds the default
+            settings.from_config(partial)
 
 
 def test_an_encoder_decoder_model_dir_is_refused_and_a_decoder_is_not_an_encoder(tmp_path):

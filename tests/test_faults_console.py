@@ -13,6 +13,7 @@ import yaml
 
 from neurotext.failures import error_summary, failed_job_logs, job_warnings, report_failures
 from neurotext.hashing import STAGE_KEYS, config_subset, stage_hash
+from neurotext.validate import with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "config" / "test.yaml").read_text())
@@ -114,8 +115,8 @@ def test_merge_topk_warns_when_k_exceeds_the_corpus(tmp_path, write_corpus, tiny
 
     corpus = write_corpus(tmp_path / "c.parquet", ["A first small sentence here.", "Another one follows it."])
     make_shard(str(corpus), 0, 1, str(tiny_model_dir), 16, str(tmp_path / "s.parquet"), "")
-    scan = {"k": 8, "token_budget": 256, "device": "cpu", "dtype": "float32", "threads": 1}
-    model = {"path": str(tiny_model_dir), "site": "hidden", "pooling": "max", "exclude_special": True, "max_length": 16}
+    scan = with_defaults("scan", {"k": 8, "token_budget": 256, "device": "cpu", "threads": 1})
+    model = with_defaults("model", {"path": str(tiny_model_dir), "max_length": 16})
     scan_shard(str(tmp_path / "s.parquet"), str(tiny_model_dir), model, scan, str(tmp_path / "a.npz"))
     with caplog.at_level("WARNING", logger="neurotext.scan"):
         merge_topk([str(tmp_path / "a.npz")], [str(tmp_path / "s.parquet")], 1, 8, str(tmp_path / "t.parquet"), "")

@@ -18,6 +18,7 @@ from neurotext.features.sae import SparseAutoencoder, load_sae, save_sae
 from neurotext.ids import parse_neuron_name, unit_name
 from neurotext.scan import merge_topk, sample_activations, scan_shard
 from neurotext.shards import make_shard
+from neurotext.validate import with_defaults
 
 
 def random_sae(d_in: int, d_sae: int, activation: str, seed: int = 0, **kwargs) -> SparseAutoencoder:
@@ -161,7 +162,7 @@ def test_a_scan_of_sae_latents_keeps_the_exact_top_k(corpus_and_shards, tiny_mod
     texts, shards, corpus = corpus_and_shards
     model = {"site": "hidden", "pooling": "max", "exclude_special": True, "max_length": 32, "features": "sae",
              "sae": str(feature_dirs / "sae"), "layers": [2]}  # fmt: skip
-    scan = {"k": 5, "token_budget": 256, "device": "cpu", "threads": 1}
+    scan = with_defaults("scan", {"k": 5, "token_budget": 256, "device": "cpu", "threads": 1})
     acts = []
     for index, shard in enumerate(shards):
         acts.append(str(tmp_path / f"{index}.npz"))

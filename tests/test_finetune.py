@@ -51,14 +51,15 @@ from neurotext.artifacts.corpus import CORPUS_SCHEMA
 from neurotext.ids import make_sentence_ids
 from neurotext.io import write_parquet
 from neurotext.scan import sample_activations
+from neurotext.validate import with_defaults
 
 MAX_LENGTH = 32
-MODEL = {"site": "hidden", "pooling": "max", "exclude_special": True, "max_length": MAX_LENGTH}
-SCAN = {"k": 8, "token_budget": 512, "device": "cpu", "dtype": "float32", "threads": 1}
+MODEL = with_defaults("model", {"max_length": MAX_LENGTH})
+SCAN = with_defaults("scan", {"k": 8, "token_budget": 512, "device": "cpu", "threads": 1})
 LAYERS = [1, 2]
 CODES = {"books": 1, "tweets": 3}
 GENRES = ("news", "fiction", "lore")
-FINETUNE = {
+FINETUNE = with_defaults("finetune", {
     "dataset": "books",
     "label": "genre",
     "multi_label": "first",
@@ -76,7 +77,7 @@ FINETUNE = {
     "threads": 1,
     "eval": {"n": 40, "out_of_domain": "tweets", "seed": 9},
     "overlap": {"source": "sample", "k": 5, "top_neurons": 4},
-}
+})
 
 
 def corpus_table(texts, dataset, code, doc_size=10, genre=None, split=None) -> pa.Table:
@@ -534,7 +535,7 @@ def test_n_larger_than_a_set_is_a_logged_fallback(stage, corpora, tmp_path, capl
 )
 def test_config_errors_name_the_key(change, message):
     with pytest.raises(ConfigError, match=message):
-        FinetuneSettings.from_config({**FINETUNE, **change}, ["books", "tweets"])
+        FinetuneSettings.from_config(with_defaults("finetune", {**FINETUNE, **change}), ["books", "tweets"])
 
 
 def test_overlap_k_above_the_sample_size_is_an_error():
@@ -714,41 +715,28 @@ def test_length_matched_section_compares_sets_within_each_length_bin(tmp_path):
     assert "| 16-25" not in body
 
 
-def _dataclass_defaults(cls) -> dict:
-    """Field -> default of a settings dataclass, nested settings as dicts (required fields left out)."""
+def test_settings_defaults_come_from_the_config_schema():
+    """The schema holds the block's only copy of each default: the dataclasses have none, a minimal block filled
+    with `with_defaults` gets the schema's values, and a block that skipped validation names the missing key."""
     import dataclasses
 
-    out = {}
-    for item in dataclasses.fields(cls):
-        if item.default is not dataclasses.MISSING:
-            out[item.name] = list(item.default) if isinstance(item.default, tuple) else item.default
-        elif item.default_factory is not dataclasses.MISSING:
-            out[item.name] = _dataclass_defaults(type(item.default_factory()))
-    return out
-
-
-def _schema_defaults(block: dict) -> dict:
-    out = {}
-    for name, spec in block.get("properties", {}).items():
-        if "properties" in spec:
-            out[name] = _schema_defaults(spec)
-        elif "default" in spec:
-            out[name] = spec["default"]
-    return out
-
-
-def test_settings_defaults_agree_with_the_config_schema():
-    """The dataclasses hold the code's only copy of each default; the schema states the same ones."""
     import yaml
 
+    from neurotext.finetune import EvalSettings, HoldoutSettings, OverlapSettings
+
+    for cls in (FinetuneSettings, HoldoutSettings, EvalSettings, OverlapSettings):
+        assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                   for f in dataclasses.fields(cls)), cls.__name__  # fmt: skip
     schema = yaml.safe_load((Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml").read_text())
-    ours = _dataclass_defaults(FinetuneSettings)
-    theirs = _schema_defaults(schema["properties"]["finetune"])
-    for name in ("max_train_examples", "max_holdout_examples"):  # null defaults: the schema leaves them unset
-        assert ours.pop(name) is None
-    ours["eval"].pop("out_of_domain")  # required in the schema
-    assert ours == theirs
+    theirs = schema["properties"]["finetune"]["properties"]
     minimal = {"dataset": "books", "label": "genre", "eval": {"out_of_domain": "tweets"}}
-    settings = FinetuneSettings.from_config(minimal)
-    assert settings.eval.n == theirs["eval"]["n"] and settings.overlap.k == theirs["overlap"]["k"]
-    assert settings.lr == theirs["lr"] and settings.holdout.train_values == tuple(theirs["holdout"]["train_values"])
+    settings = FinetuneSettings.from_config(with_defaults("finetune", minimal))
+    assert settings.eval.n == theirs["eval"]["properties"]["n"]["default"]
+    assert settings.overlap.k == theirs["overlap"]["properties"]["k"]["default"]
+    assert settings.lr == theirs["lr"]["default"] and settings.epochs == theirs["epochs"]["default"]
+    assert settings.holdout.train_values == tuple(theirs["holdout"]["properties"]["train_values"]["default"])
+    assert settings.max_train_examples is None and settings.max_holdout_examples is None  # optional: no cap
+    with pytest.raises(ConfigError, match=r"`finetune\.lr` is missing"):
+        FinetuneSettings.from_config({key: value for key, value in FINETUNE.items() if key != "lr"})
+    with pytest.raises(ConfigError, match=r"`finetune\.holdout\.column` is missing"):
+        FinetuneSettings.from_config({**FINETUNE, "holdout": {"fraction": 0.5}})

@@ -44,10 +44,11 @@ from neurotext.trees import (
     dependency_tree_string,
     read_tree,
 )
+from neurotext.validate import with_defaults
 
 DATA = Path(__file__).parent / "data" / "parse"
 SENTENCES = [line for line in (DATA / "sentences.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
-CFG = ParseConfig.from_config({})
+CFG = ParseConfig.from_config(with_defaults("parse"))
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +207,7 @@ def test_stanza_multiword_token_offsets_and_mismatch() -> None:
 
 
 def test_missing_stanza_models_say_how_to_download(tmp_path: Path) -> None:
-    cfg = ParseConfig.from_config({"backend": "stanza", "stanza_dir": str(tmp_path / "stanza")})
+    cfg = ParseConfig.from_config(with_defaults("parse", {"backend": "stanza", "stanza_dir": str(tmp_path / "stanza")}))
     assert cfg.tree == "constituency"
     with pytest.raises(StanzaModelsMissing, match=r"stanza_download.*stanza\.download\('en'"):
         load_parser(cfg)
@@ -214,13 +215,17 @@ def test_missing_stanza_models_say_how_to_download(tmp_path: Path) -> None:
 
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ConfigError, match="parse.tree"):
-        ParseConfig.from_config({"backend": "spacy", "tree": "constituency"})
+        ParseConfig.from_config(with_defaults("parse", {"backend": "spacy", "tree": "constituency"}))
     with pytest.raises(ConfigError, match="parse.backend"):
-        ParseConfig.from_config({"backend": "benepar"})
+        ParseConfig.from_config(with_defaults("parse", {"backend": "benepar"}))
     with pytest.raises(ConfigError, match="unknown key"):
-        ParseConfig.from_config({"batchsize": 3})
+        ParseConfig.from_config(with_defaults("parse", {"batchsize": 3}))
     with pytest.raises(ConfigError, match="parse.max_chars"):
-        ParseConfig.from_config({"max_chars": 0})
+        ParseConfig.from_config(with_defaults("parse", {"max_chars": 0}))
+    with pytest.raises(ConfigError, match="`parse.batch_size` is missing"):  # no fallback: the schema holds it
+        ParseConfig.from_config({key: value for key, value in with_defaults("parse").items() if key != "batch_size"})
+    assert with_defaults("parse")["tree"] is None  # the schema's null: the backend's tree
+    assert ParseConfig.from_config(with_defaults("parse")).tree == "dependency"
 
 
 # --- bad input ----------------------------------------------------------------------------------------------------
@@ -246,7 +251,7 @@ class FlakyParser:
 
 
 def test_bad_input_is_recorded_never_crashes(spacy_parser: SpacyParser) -> None:
-    cfg = ParseConfig.from_config({"max_chars": 200})
+    cfg = ParseConfig.from_config(with_defaults("parse", {"max_chars": 200}))
     texts = ["", "   \n", "!!! ?? ...", "a " * 150, "It BOOMs here.", "This one is fine.", "So is this one."]
     parses = parse_texts(texts, cfg, FlakyParser(spacy_parser), chunk_size=4)
     kinds = [reason_kind(p.reason) for p in parses]

@@ -34,13 +34,14 @@ from neurotext.records import (
 from neurotext.sample import draw_sample
 from neurotext.scan import HistogramAccumulator, merge_topk, sample_activations, scan_shard
 from neurotext.shards import make_shard
+from neurotext.validate import with_defaults
 
 MAX_LENGTH = 32
 K = 12
 N_SHARDS = 3
 TOL = 1e-5
-MODEL = {"site": "hidden", "pooling": "max", "exclude_special": True, "max_length": MAX_LENGTH}
-SCAN = {"k": K, "token_budget": 512, "device": "cpu", "dtype": "float32", "threads": 1}
+MODEL = with_defaults("model", {"max_length": MAX_LENGTH})
+SCAN = with_defaults("scan", {"k": K, "token_budget": 512, "device": "cpu", "threads": 1})
 RECORDS = {"top_n": 5, "bands": 4, "per_band": 3, "seed": 11, "histogram": {"bins": 16, "margin": 0.1}}
 SAMPLE = {"size": 80, "seed": 7}
 

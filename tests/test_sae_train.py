@@ -12,6 +12,7 @@ import torch
 from neurotext.config import ConfigError
 from neurotext.features.sae import load_sae
 from neurotext.sae.train import SAESettings, fvu, train_sae, train_topk
+from neurotext.validate import with_defaults
 
 
 def planted(n: int = 3000, d: int = 16, atoms: int = 24, active: int = 2, seed: int = 0) -> np.ndarray:
@@ -70,8 +71,8 @@ def test_bad_sae_settings_name_the_key():
 
 def test_train_sae_writes_the_saelens_layout_for_a_tiny_model(tmp_path, tiny_model_dir, scan_sentences, write_corpus):
     sample = write_corpus(tmp_path / "sample.parquet", scan_sentences[:60])
-    model = {"path": "tiny", "site": "hidden", "pooling": "max", "exclude_special": True, "max_length": 32}
-    scan = {"k": 5, "token_budget": 512, "device": "cpu", "threads": 1}
+    model = with_defaults("model", {"path": "tiny", "max_length": 32})
+    scan = with_defaults("scan", {"k": 5, "token_budget": 512, "device": "cpu", "threads": 1})
     out = tmp_path / "sae" / "layer2"
     metrics = train_sae(str(sample), str(tiny_model_dir), model, scan, {**SMALL, "layers": [2]}, 2, str(out))
     assert sorted(p.name for p in out.iterdir()) == ["cfg.json", "metrics.json", "sae_weights.safetensors"]

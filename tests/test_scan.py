@@ -25,14 +25,15 @@ from neurotext.artifacts.shards import SHARD_SCHEMA
 from neurotext.artifacts.topk import TOPK_SCHEMA
 from neurotext.scan import describe_acts, merge_topk, sample_activations, scan_shard
 from neurotext.shards import make_shard, read_shard
+from neurotext.validate import with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_LENGTH = 32
 K = 10
 N_SHARDS = 3
 TOL = 1e-5
-MODEL = {"site": "hidden", "pooling": "max", "exclude_special": True, "max_length": MAX_LENGTH}
-SCAN = {"k": K, "token_budget": 512, "device": "cpu", "dtype": "float32", "threads": 1}
+MODEL = with_defaults("model", {"max_length": MAX_LENGTH})
+SCAN = with_defaults("scan", {"k": K, "token_budget": 512, "device": "cpu", "threads": 1})
 
 
 def digest(path: Path) -> str:

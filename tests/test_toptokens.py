@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 
 from neurotext.encoder import Tokens
 from neurotext.toptokens import TopTokenRecorder, match_top_tokens
+from neurotext.validate import with_defaults
 
 MAX_LENGTH = 32
-MODEL = {"site": "hidden", "pooling": "max", "exclude_special": True, "max_length": MAX_LENGTH}
-SCAN = {"k": 6, "token_budget": 256, "device": "cpu", "dtype": "float32", "threads": 1}
+MODEL = with_defaults("model", {"max_length": MAX_LENGTH})
+SCAN = with_defaults("scan", {"k": 6, "token_budget": 256, "device": "cpu", "threads": 1})
 TOP_N = 4
 
 

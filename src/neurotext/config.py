@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,19 @@ PACKAGE_PREFIX = "package:"
 
 class ConfigError(ValueError):
     """A config value is wrong; the message names the key and what to do."""
+
+
+def require_key(block: Any, key: str) -> Any:
+    """``block[last part of key]`` of a validated config block; a missing key (or block) raises ConfigError naming
+    `key`: the config schema holds every default and validation fills it, so a missing key means the block was not
+    validated (use neurotext.validate.check_config, or neurotext.validate.with_defaults for a partial block)."""
+    name = key.rsplit(".", 1)[-1]
+    if not isinstance(block, Mapping) or name not in block:
+        raise ConfigError(
+            f"config key `{key}` is missing: the config schema fills its default, so this block was not validated "
+            "(use neurotext.validate.check_config, or with_defaults for a partial block)"
+        )
+    return block[name]
 
 
 def config_hash(config: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurotext.config import ConfigError
+from neurotext.config import ConfigError, require_key
 from neurotext.features import FeatureMap, FeatureSettings, load_feature_map
 from neurotext.features.sites import SITES, Site, find_sites
 
@@ -55,29 +55,31 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """The config's `model:` block, validated. max_length counts tokens including special tokens."""
+    """The config's `model:` block, validated. max_length counts tokens including special tokens. The defaults are
+    the config schema's only: ``from_config`` reads the validated block (partial blocks:
+    ``neurotext.validate.with_defaults("model", partial)``)."""
 
-    site: str = "hidden"
-    pooling: str = "max"
-    exclude_special: bool = True
-    max_length: int = 128
-    features: FeatureSettings = FeatureSettings()
-    layers: tuple[int, ...] | None = None  # None = every layer
+    site: str
+    pooling: str
+    exclude_special: bool
+    max_length: int
+    features: FeatureSettings
+    layers: tuple[int, ...] | None  # None = every layer
 
     @classmethod
     def from_config(cls, model: Mapping[str, Any]) -> ModelSettings:
-        site = model.get("site", "hidden")
+        site = require_key(model, "model.site")
         if site not in SITES:
             raise ConfigError(f"model.site = {site!r}: choose one of {', '.join(SITES)}")
-        pooling = model.get("pooling", "max")
+        pooling = require_key(model, "model.pooling")
         check_pooling(pooling, "model.pooling")
-        max_length = model.get("max_length", 128)
+        max_length = require_key(model, "model.max_length")
         if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 3:
             raise ConfigError(f"model.max_length = {max_length!r}: an integer >= 3 (tokens, special tokens included)")
-        exclude_special = model.get("exclude_special", True)
+        exclude_special = require_key(model, "model.exclude_special")
         if not isinstance(exclude_special, bool):
             raise ConfigError(f"model.exclude_special = {exclude_special!r}: true or false")
-        layers = model.get("layers")
+        layers = require_key(model, "model.layers")
         if layers is not None:
             if (
                 not isinstance(layers, list | tuple)
@@ -98,26 +100,25 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class ScanSettings:
-    """The config's `scan:` block, validated. token_budget: padded tokens per batch; threads: torch intra-op."""
+    """The config's `scan:` block, validated. token_budget: padded tokens per batch; threads: torch intra-op. The
+    defaults are the config schema's only (partial blocks: ``neurotext.validate.with_defaults("scan", partial)``)."""
 
-    k: int = 100
-    token_budget: int = 8192
-    device: str = "auto"
-    dtype: str = "float32"
-    threads: int = 2
+    k: int
+    token_budget: int
+    device: str
+    dtype: str
+    threads: int
 
     @classmethod
     def from_config(cls, scan: Mapping[str, Any]) -> ScanSettings:
-        values = {
-            name: scan.get(name, default) for name, default in (("k", 100), ("token_budget", 8192), ("threads", 2))
-        }
+        values = {name: require_key(scan, f"scan.{name}") for name in ("k", "token_budget", "threads")}
         for name, value in values.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"scan.{name} = {value!r}: a positive integer")
-        device = scan.get("device", "auto")
+        device = require_key(scan, "scan.device")
         if device not in DEVICES:
             raise ConfigError(f"scan.device = {device!r}: choose one of {', '.join(DEVICES)}")
-        dtype = scan.get("dtype", "float32")
+        dtype = require_key(scan, "scan.dtype")
         if dtype not in DTYPES:
             raise ConfigError(f"scan.dtype = {dtype!r}: choose one of {', '.join(DTYPES)}")
         return cls(device=device, dtype=dtype, **values)

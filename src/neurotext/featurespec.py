@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from neurotext.config import ConfigError
+from neurotext.config import ConfigError, require_key
 
 FEATURE_KINDS = ("neurons", "directions", "sae")
 
@@ -30,7 +30,7 @@ class FeatureSettings:
 
     @classmethod
     def from_config(cls, model: Mapping[str, Any]) -> FeatureSettings:
-        kind = model.get("features", "neurons")
+        kind = require_key(model, "model.features")
         if kind not in FEATURE_KINDS:
             raise ConfigError(f"model.features = {kind!r}: choose one of {', '.join(FEATURE_KINDS)}")
         if kind == "neurons":

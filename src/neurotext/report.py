@@ -122,7 +122,7 @@ def write_provenance(config: dict, model_dir: str, source_files: list[str], repo
         device = torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.processor() or platform.machine()})"
     except ImportError:  # pragma: no cover - torch is a dependency
         device = "unknown"
-    scan = config.get("scan", {})
+    scan = config["scan"]  # validated: check_config requires scan with model and fills its defaults
     provenance = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": commit,
@@ -134,8 +134,8 @@ def write_provenance(config: dict, model_dir: str, source_files: list[str], repo
         "model": {"path": config["model"]["path"], "directory": model_dir, "sha256": directory_sha256(model_dir)},
         "sources": {path: sha256_file(path) for path in sorted(source_files)},
         "device": device,
-        "dtype": scan.get("dtype", "float32"),
-        "threads": scan.get("threads"),
+        "dtype": scan["dtype"],
+        "threads": scan["threads"],
         "host": platform.node(),
     }
     write_json(out, json.loads(json.dumps(provenance, default=str)))

@@ -144,11 +144,11 @@ def model_limits(config: dict[str, Any]) -> ModelLimits | None:
         return None
     inner = text.get("intermediate_size", text.get("n_inner", text.get("hidden_dim"))) or 4 * hidden
     n_neurons = inner if model.get("site") == "ffn" else hidden
-    if model.get("features", "neurons") != "neurons":  # directions / SAE latents: their count (neurotext.features)
+    if model["features"] != "neurons":  # directions / SAE latents: their count (neurotext.features); filled by now
         from neurotext.config import model_dims
 
         try:
-            n_neurons = model_dims(model_dir, str(model.get("site", "hidden")), model, config.get("sae")).n_neurons
+            n_neurons = model_dims(model_dir, str(model["site"]), model, config.get("sae")).n_neurons
         except ConfigError:
             return None
     positions = text.get("max_position_embeddings", text.get("n_positions"))

@@ -30,6 +30,6 @@ if COMPARE.neurons_run:
         params:
             layers=LAYERS,
             neurons_run=str(COMPARE.neurons_root()),
-            features=config["model"].get("features", "neurons"),  # sae: latents firing on < K sentences left out
+            features=config["model"]["features"],  # sae: latents firing on < K sentences left out
         script:
             "../scripts/neurons_vs_latents.py"

@@ -43,7 +43,7 @@ rule finetune_train:
         "results/{run}/benchmarks/finetune/train.tsv"
     conda:
         "../../envs/scan.yaml"
-    threads: (config.get("finetune") or {}).get("threads", 2)
+    threads: FINETUNE.threads if FINETUNE is not None else 1  # the rule only runs with a finetune block
     resources:
         gpu=config["resources"]["gpu"],
         mem_mb=8000,

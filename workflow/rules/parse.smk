@@ -3,8 +3,10 @@
 # earlier parses from resources/parse_cache/{backend}/{key}/ (a side cache keyed by text hash and backend, not a
 # declared output: deleting it only costs time). stanza_download fetches the stanza models where the network allows.
 from neurotext.parse import ParseConfig  # noqa: E402
+from neurotext.validate import with_defaults  # noqa: E402
 
-PARSE = ParseConfig.from_config(config.get("parse"), gpu=config["resources"]["gpu"])
+# a config without a parse block gets the schema's defaults (the schema gives the block no default: hashes stay)
+PARSE = ParseConfig.from_config(with_defaults("parse", config.get("parse")), gpu=config["resources"]["gpu"])
 PARSE_CACHE = "resources/parse_cache"
 STANZA_RESOURCES = f"{PARSE.stanza_dir}/resources.json"
 

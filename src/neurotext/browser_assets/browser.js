@@ -89,6 +89,12 @@
     return "L" + layer + "." + ((NT.meta && NT.meta.unit_marker) || "") + neuron;
   }
 
+  /* What the run's units are called in running text: neurons, or SAE latents / direction features. */
+  function unitsWord() {
+    if (!(NT.meta && NT.meta.unit_marker)) return "neurons";
+    return NT.meta.features === "sae" ? "latents" : "features";
+  }
+
   function parseName(text) {
     var m = /^\s*L(\d{1,3})\.f?(\d{1,6})\s*$/i.exec(String(text || ""));
     return m ? [parseInt(m[1], 10), parseInt(m[2], 10)] : null;
@@ -289,7 +295,7 @@
     var sections = meta.sections || {};
     ["profiles", "patterns", "records", "clusters", "finetune", "scores"].forEach(function (s) { if (!sections[s]) missing.push(s); });
     if (!sections.scores && explained) explained.parentNode.hidden = true;
-    lede.textContent = rows.length + " neurons in " + layers.length + " layers" +
+    lede.textContent = rows.length + " " + unitsWord() + " in " + layers.length + " layers" +
       (meta.run ? " (run " + meta.run + ")" : "") + ". Type to search; open a neuron for its sentences and patterns." +
       (missing.length ? " Not in this run: " + missing.join(", ") + "." : "");
 
@@ -363,7 +369,7 @@
         ]));
       });
       tbody.appendChild(fragment);
-      count.textContent = matches.length + " of " + rows.length + " neurons" +
+      count.textContent = matches.length + " of " + rows.length + " " + unitsWord() +
         (matches.length > shown ? " (showing " + shown + ")" : "");
       more.hidden = matches.length <= shown;
     }
@@ -527,7 +533,7 @@
     var layer = layerData.layer;
     if (entry.cluster !== undefined) {
       var mates = el("p", { className: "links" }, [el("span", { className: "lbl",
-        text: "Cluster " + entry.cluster + (entry.cluster_size ? " (" + entry.cluster_size + " neurons)" : "") + ": " })]);
+        text: "Cluster " + entry.cluster + (entry.cluster_size ? " (" + entry.cluster_size + " " + unitsWord() + ")" : "") + ": " })]);
       (entry.mates || []).forEach(function (m) { append(mates, [neuronLink(layer, m), " "]); });
       if (!(entry.mates || []).length) append(mates, "no other neuron in this cluster");
       parts.push(mates);
@@ -568,7 +574,7 @@
     var name = neuronName(layer, neuron);
     document.title = name + " · neurotext";
     var nav = clear(document.getElementById("nav"));
-    append(nav, [el("a", { href: "index.html", text: "all neurons" }), " "]);
+    append(nav, [el("a", { href: "index.html", text: "all " + unitsWord() }), " "]);
     if (neuron > 0) append(nav, [neuronLink(layer, neuron - 1, " ←"), " "]);
     if (neuron + 1 < layerData.n_neurons) append(nav, [neuronLink(layer, neuron + 1, " →"), " "]);
     var jump = el("input", { type: "search", placeholder: "go to " + neuronName(layer, 200), className: "jump", spellcheck: false });
@@ -678,7 +684,7 @@
     var target = parseName(raw) || parseName(params.n || params.neuron || "");
     function fail(text) {
       clear(main);
-      append(main, [el("p", { className: "warn", text: text }), el("p", null, el("a", { href: "index.html", text: "Back to all neurons" }))]);
+      append(main, [el("p", { className: "warn", text: text }), el("p", null, el("a", { href: "index.html", text: "Back to all " + unitsWord() }))]);
       setReady("error");
     }
     if (!target) return fail("No neuron given: open a neuron from the index, e.g. neuron.html?L1.0.");

@@ -30,7 +30,7 @@ more. Stages, each a rule, meeting only through files under `results/{run}/finet
 6. `table.write_table3` -> `tables/table3.md` (ours beside the paper's numbers, plus per-layer distances and the
    neurons that moved most) and `tables/table3.csv`.
 
-Settings: `settings.FinetuneSettings` (the config block validated; its dataclasses hold the defaults).
+Settings: `settings.FinetuneSettings` (the config block validated; the config schema holds the defaults).
 
 Distances, exactly: for sentence s with pooled activations a_L(s) (before) and b_L(s) (after) of layer L, float32
 [n_neurons], d_L(s) = b_L(s) - a_L(s) in float64; Manhattan_L(s) = sum |d_L(s)|, Euclidean_L(s) = sqrt(sum d_L(s)^2);

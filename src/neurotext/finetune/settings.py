@@ -1,17 +1,19 @@
 """The fine-tuning experiment's settings: the config's ``finetune:`` block validated into `FinetuneSettings`.
 
-The dataclasses below hold every default of the block (the config schema states the same values; a test checks
-that they agree), so no default is written twice in the code.
+The config schema holds every default of the block; the dataclasses below have none, and ``from_config`` reads the
+validated block (schema defaults filled; partial blocks: ``neurotext.validate.with_defaults("finetune", partial)``)
+without a fallback, so a missing key raises ConfigError naming it. `max_train_examples` / `max_holdout_examples` are
+optional keys without a default: absent (like null) means no cap.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from neurotext.config import ConfigError
+from neurotext.config import ConfigError, require_key
 from neurotext.encoder import DEVICES
 from neurotext.artifacts.corpus import METADATA_FIELDS
 
@@ -28,21 +30,21 @@ class HoldoutSettings:
     values), with `train_values` / `holdout_values`; otherwise `fraction` of each class's documents (stratified by the
     document's first label when `stratify`), chosen by the smallest splitmix64(hash(doc_id) ^ seed)."""
 
-    column: str = "split"
-    train_values: tuple[str, ...] = ("train",)
-    holdout_values: tuple[str, ...] = ("test",)
-    fraction: float = 0.2
-    stratify: bool = True
-    seed: int = 0
+    column: str
+    train_values: tuple[str, ...]
+    holdout_values: tuple[str, ...]
+    fraction: float
+    stratify: bool
+    seed: int
 
 
 @dataclass(frozen=True)
 class EvalSettings:
     """Table 3's sets: `n` sentences (seeded) each of the training part, the held-out part and `out_of_domain`."""
 
-    n: int = 500
-    out_of_domain: str = ""
-    seed: int = 0
+    n: int
+    out_of_domain: str
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,9 @@ class OverlapSettings:
     activations) or 'corpus' (the corpus top K of `topk/{base,finetuned}`); `top_neurons` rows in Table 3's
     most-moved list."""
 
-    source: str = "sample"
-    k: int = 50
-    top_neurons: int = 20
+    source: str
+    k: int
+    top_neurons: int
 
 
 @dataclass(frozen=True)
@@ -62,37 +64,33 @@ class FinetuneSettings:
 
     dataset: str
     label: str
-    multi_label: str = "first"
-    unit: str = "sentence"
-    holdout: HoldoutSettings = field(default_factory=HoldoutSettings)
-    min_class_examples: int = 1
-    max_train_examples: int | None = None
-    max_holdout_examples: int | None = None
-    epochs: int = 5
-    batch_size: int = 8
-    length_buckets: int = 1
-    dropout: float = 0.5
-    dropout_scope: str = "classifier"
-    lr: float = 1e-5
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 2
-    eval: EvalSettings = field(default_factory=EvalSettings)
-    overlap: OverlapSettings = field(default_factory=OverlapSettings)
+    multi_label: str
+    unit: str
+    holdout: HoldoutSettings
+    min_class_examples: int
+    max_train_examples: int | None  # optional key, no default: absent or null = no cap
+    max_holdout_examples: int | None
+    epochs: int
+    batch_size: int
+    length_buckets: int
+    dropout: float
+    dropout_scope: str
+    lr: float
+    optimizer: str
+    weight_decay: float
+    seed: int
+    device: str
+    threads: int
+    eval: EvalSettings
+    overlap: OverlapSettings
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None, datasets: Sequence[str] | None = None) -> FinetuneSettings:
-        """Validate the `finetune:` block; errors name the key. `datasets`: the configured dataset names."""
+        """Validate the `finetune:` block (as `neurotext.validate` fills it: every default present); errors name the
+        key. `datasets`: the configured dataset names."""
         if not isinstance(block, Mapping):
             raise ConfigError("finetune: missing or not a mapping; add a finetune: block (see config/config.yaml)")
         _known_keys(block, "finetune", {f for f in cls.__dataclass_fields__})
-        hd, ed, od = HoldoutSettings(), EvalSettings(), OverlapSettings()
-
-        def default(name: str) -> Any:
-            return cls.__dataclass_fields__[name].default
-
         dataset = _string(block, "dataset")
         if datasets is not None and dataset not in datasets:
             raise ConfigError(f"finetune.dataset = {dataset!r}: not a configured dataset ({', '.join(datasets)})")
@@ -101,26 +99,24 @@ class FinetuneSettings:
             raise ConfigError(
                 f"finetune.label = {label!r}: choose a metadata column of the corpus ({', '.join(METADATA_FIELDS)})"
             )
-        holdout_block = block.get("holdout", {}) or {}
+        holdout_block = require_key(block, "finetune.holdout")
         if not isinstance(holdout_block, Mapping):
             raise ConfigError("finetune.holdout: a mapping (column, train_values, holdout_values, fraction, ...)")
         _known_keys(holdout_block, "finetune.holdout", set(HoldoutSettings.__dataclass_fields__))
-        fraction = _number(holdout_block, "fraction", hd.fraction, "finetune.holdout.fraction")
+        fraction = _number(holdout_block, "fraction", "finetune.holdout.fraction")
         if not 0.0 < fraction < 1.0:
             raise ConfigError(f"finetune.holdout.fraction = {fraction!r}: a number strictly between 0 and 1")
         holdout = HoldoutSettings(
-            column=str(holdout_block.get("column", hd.column)),
-            train_values=_strings(holdout_block, "train_values", hd.train_values, "finetune.holdout.train_values"),
-            holdout_values=_strings(
-                holdout_block, "holdout_values", hd.holdout_values, "finetune.holdout.holdout_values"
-            ),
+            column=str(require_key(holdout_block, "finetune.holdout.column")),
+            train_values=_strings(holdout_block, "train_values", "finetune.holdout.train_values"),
+            holdout_values=_strings(holdout_block, "holdout_values", "finetune.holdout.holdout_values"),
             fraction=fraction,
-            stratify=_boolean(holdout_block, "stratify", hd.stratify, "finetune.holdout.stratify"),
-            seed=_integer(holdout_block, "seed", hd.seed, "finetune.holdout.seed", minimum=0),
+            stratify=_boolean(holdout_block, "stratify", "finetune.holdout.stratify"),
+            seed=_integer(holdout_block, "seed", "finetune.holdout.seed", minimum=0),
         )
         if set(holdout.train_values) & set(holdout.holdout_values):
             raise ConfigError("finetune.holdout.train_values and holdout_values share a value; make them disjoint")
-        eval_block = block.get("eval", {}) or {}
+        eval_block = require_key(block, "finetune.eval")
         if not isinstance(eval_block, Mapping):
             raise ConfigError("finetune.eval: a mapping (n, out_of_domain, seed)")
         _known_keys(eval_block, "finetune.eval", set(EvalSettings.__dataclass_fields__))
@@ -134,58 +130,48 @@ class FinetuneSettings:
                 f"finetune.eval.out_of_domain = {out_of_domain!r} is the fine-tuning dataset; choose another dataset"
             )
         evaluation = EvalSettings(
-            n=_integer(eval_block, "n", ed.n, "finetune.eval.n", minimum=1),
+            n=_integer(eval_block, "n", "finetune.eval.n", minimum=1),
             out_of_domain=out_of_domain,
-            seed=_integer(eval_block, "seed", ed.seed, "finetune.eval.seed", minimum=0),
+            seed=_integer(eval_block, "seed", "finetune.eval.seed", minimum=0),
         )
-        overlap_block = block.get("overlap", {}) or {}
+        overlap_block = require_key(block, "finetune.overlap")
         if not isinstance(overlap_block, Mapping):
             raise ConfigError("finetune.overlap: a mapping (source, k, top_neurons)")
         _known_keys(overlap_block, "finetune.overlap", set(OverlapSettings.__dataclass_fields__))
         overlap = OverlapSettings(
-            source=_choice(overlap_block, "source", od.source, OVERLAP_SOURCES, "finetune.overlap.source"),
-            k=_integer(overlap_block, "k", od.k, "finetune.overlap.k", minimum=1),
-            top_neurons=_integer(
-                overlap_block, "top_neurons", od.top_neurons, "finetune.overlap.top_neurons", minimum=1
-            ),
+            source=_choice(overlap_block, "source", OVERLAP_SOURCES, "finetune.overlap.source"),
+            k=_integer(overlap_block, "k", "finetune.overlap.k", minimum=1),
+            top_neurons=_integer(overlap_block, "top_neurons", "finetune.overlap.top_neurons", minimum=1),
         )
-        dropout = _number(block, "dropout", default("dropout"), "finetune.dropout")
+        dropout = _number(block, "dropout", "finetune.dropout")
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(f"finetune.dropout = {dropout!r}: a probability in [0, 1)")
-        lr = _number(block, "lr", default("lr"), "finetune.lr")
+        lr = _number(block, "lr", "finetune.lr")
         if lr < 0:
             raise ConfigError(f"finetune.lr = {lr!r}: a learning rate >= 0")
-        weight_decay = _number(block, "weight_decay", default("weight_decay"), "finetune.weight_decay")
+        weight_decay = _number(block, "weight_decay", "finetune.weight_decay")
         if weight_decay < 0:
             raise ConfigError(f"finetune.weight_decay = {weight_decay!r}: >= 0")
         return cls(
             dataset=dataset,
             label=label,
-            multi_label=_choice(
-                block, "multi_label", default("multi_label"), MULTI_LABEL_MODES, "finetune.multi_label"
-            ),
-            unit=_choice(block, "unit", default("unit"), UNITS, "finetune.unit"),
+            multi_label=_choice(block, "multi_label", MULTI_LABEL_MODES, "finetune.multi_label"),
+            unit=_choice(block, "unit", UNITS, "finetune.unit"),
             holdout=holdout,
-            min_class_examples=_integer(
-                block, "min_class_examples", default("min_class_examples"), "finetune.min_class_examples", minimum=1
-            ),
+            min_class_examples=_integer(block, "min_class_examples", "finetune.min_class_examples", minimum=1),
             max_train_examples=_optional_integer(block, "max_train_examples"),
             max_holdout_examples=_optional_integer(block, "max_holdout_examples"),
-            epochs=_integer(block, "epochs", default("epochs"), "finetune.epochs", minimum=1),
-            batch_size=_integer(block, "batch_size", default("batch_size"), "finetune.batch_size", minimum=1),
-            length_buckets=_integer(
-                block, "length_buckets", default("length_buckets"), "finetune.length_buckets", minimum=1
-            ),
+            epochs=_integer(block, "epochs", "finetune.epochs", minimum=1),
+            batch_size=_integer(block, "batch_size", "finetune.batch_size", minimum=1),
+            length_buckets=_integer(block, "length_buckets", "finetune.length_buckets", minimum=1),
             dropout=dropout,
-            dropout_scope=_choice(
-                block, "dropout_scope", default("dropout_scope"), DROPOUT_SCOPES, "finetune.dropout_scope"
-            ),
+            dropout_scope=_choice(block, "dropout_scope", DROPOUT_SCOPES, "finetune.dropout_scope"),
             lr=lr,
-            optimizer=_choice(block, "optimizer", default("optimizer"), OPTIMIZERS, "finetune.optimizer"),
+            optimizer=_choice(block, "optimizer", OPTIMIZERS, "finetune.optimizer"),
             weight_decay=weight_decay,
-            seed=_integer(block, "seed", default("seed"), "finetune.seed", minimum=0),
-            device=_choice(block, "device", default("device"), DEVICES, "finetune.device"),
-            threads=_integer(block, "threads", default("threads"), "finetune.threads", minimum=1),
+            seed=_integer(block, "seed", "finetune.seed", minimum=0),
+            device=_choice(block, "device", DEVICES, "finetune.device"),
+            threads=_integer(block, "threads", "finetune.threads", minimum=1),
             eval=evaluation,
             overlap=overlap,
         )
@@ -221,8 +207,8 @@ def _string(block: Mapping[str, Any], name: str, key: str | None = None) -> str:
     return value
 
 
-def _strings(block: Mapping[str, Any], name: str, default: tuple[str, ...], key: str) -> tuple[str, ...]:
-    value = block.get(name, list(default))
+def _strings(block: Mapping[str, Any], name: str, key: str) -> tuple[str, ...]:
+    value = require_key(block, key)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
@@ -230,8 +216,8 @@ def _strings(block: Mapping[str, Any], name: str, default: tuple[str, ...], key:
     return tuple(value)
 
 
-def _integer(block: Mapping[str, Any], name: str, default: int, key: str, minimum: int) -> int:
-    value = block.get(name, default)
+def _integer(block: Mapping[str, Any], name: str, key: str, minimum: int) -> int:
+    value = require_key(block, key)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"{key} = {value!r}: an integer >= {minimum}")
     return value
@@ -241,25 +227,25 @@ def _optional_integer(block: Mapping[str, Any], name: str) -> int | None:
     value = block.get(name)
     if value is None:
         return None
-    return _integer(block, name, 0, f"finetune.{name}", minimum=1)
+    return _integer(block, name, f"finetune.{name}", minimum=1)
 
 
-def _number(block: Mapping[str, Any], name: str, default: float, key: str) -> float:
-    value = block.get(name, default)
+def _number(block: Mapping[str, Any], name: str, key: str) -> float:
+    value = require_key(block, key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{key} = {value!r}: a number")
     return float(value)
 
 
-def _boolean(block: Mapping[str, Any], name: str, default: bool, key: str) -> bool:
-    value = block.get(name, default)
+def _boolean(block: Mapping[str, Any], name: str, key: str) -> bool:
+    value = require_key(block, key)
     if not isinstance(value, bool):
         raise ConfigError(f"{key} = {value!r}: true or false")
     return value
 
 
-def _choice(block: Mapping[str, Any], name: str, default: str, choices: Sequence[str], key: str) -> str:
-    value = block.get(name, default)
+def _choice(block: Mapping[str, Any], name: str, choices: Sequence[str], key: str) -> str:
+    value = require_key(block, key)
     if value not in choices:
         raise ConfigError(f"{key} = {value!r}: choose one of {', '.join(choices)}")
     return value

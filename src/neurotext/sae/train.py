@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurotext.config import ConfigError
+from neurotext.config import ConfigError, require_key
 from neurotext.features.sae import SparseAutoencoder, save_sae
 
 log = logging.getLogger("neurotext.sae")
@@ -306,7 +306,7 @@ def train_sae(
     seconds = time.perf_counter() - started
     log.info("layer %d: %d tokens x %d from the sample (%.1f s)", layer, len(x), x.shape[1], seconds)
     trained, metrics = train_topk(x, settings, checkpoint_dir)
-    site = model.get("site", "hidden")
+    site = require_key(model, "model.site")
     extra = {"neurotext": {"site": site, "layer": layer, "model_path": str(model.get("path", model_dir)),
                            "seed": settings.seed, "epochs": settings.epochs}}  # fmt: skip
     save_sae(trained, out_dir, extra)
