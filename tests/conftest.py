@@ -28,6 +28,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import settings
+
+# Property tests check results, not speed: on a loaded 2-core machine an example's wall time says nothing, so no
+# per-example deadline (speed lives in benchmarks/).
+settings.register_profile("neurotext", deadline=None)
+settings.load_profile("neurotext")
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurotext.config import ConfigError, config_hash, model_dims, resolve_model_path
@@ -113,6 +113,7 @@ def _corpus_file(path, code, n, dataset):
     return ids
 
 
+@settings(deadline=None)  # file I/O per example: a loaded machine must not make it flaky
 @given(st.integers(1, 400), st.integers(0, 2**32 - 1))
 def test_sample_equals_brute_force(tmp_path_factory, size, seed):
     tmp = tmp_path_factory.mktemp("sample")

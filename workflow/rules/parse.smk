@@ -6,7 +6,9 @@ from neurotext.parse import ParseConfig  # noqa: E402
 from neurotext.validate import with_defaults  # noqa: E402
 
 # a config without a parse block gets the schema's defaults (the schema gives the block no default: hashes stay)
-PARSE = ParseConfig.from_config(with_defaults("parse", config.get("parse")), gpu=config["resources"]["gpu"])
+PARSE = ParseConfig.from_config(
+    with_defaults("parse", config.get("parse")), gpu=config["resources"]["gpu"]
+)
 PARSE_CACHE = "resources/parse_cache"
 STANZA_RESOURCES = f"{PARSE.stanza_dir}/resources.json"
 
