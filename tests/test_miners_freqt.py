@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurotext.miners import BracketError, SubtreePattern, TreeDB, format_tree, mine_subtrees, parse_bracket
+from neurotext.miners.freqt import PAD, lex_order, mine_subtree_table, padded_pairs, row_keys
 
 SETTINGS = settings(max_examples=80, deadline=None)
 
@@ -186,6 +187,44 @@ def test_output_order_and_bracket_strings():
     assert strings["(NP (NN))"] == 3
     assert {p.to_bracket(db, compact=True) for p in pats} >= {"(NP(DT)(NN))", "(NP)"}
     assert isinstance(pats[0], SubtreePattern)
+
+
+@SETTINGS
+@given(st.lists(maybe_empty_trees_st, max_size=6), st.integers(1, 3), st.integers(1, 5))
+def test_order_is_support_then_preorder_pairs(trees, min_support, max_nodes):
+    """The vectorized order equals Python's sort by (-support, preorder (label, depth) tuples), and the table holds
+    the same patterns as the objects."""
+    db = TreeDB.from_brackets([to_bracket(t) for t in trees])
+    pats = mine_subtrees(db, min_support=min_support, max_nodes=max_nodes)
+    keys = [(-p.support, tuple(zip(p.labels, p.depths, strict=True))) for p in pats]
+    assert keys == sorted(keys)
+    table = mine_subtree_table(db, min_support=min_support, max_nodes=max_nodes)
+    assert table.patterns() == pats
+
+
+@SETTINGS
+@given(
+    st.lists(st.lists(st.tuples(st.integers(-1, 40), st.integers(0, 4)), min_size=1, max_size=5), max_size=30),
+    st.booleans(),
+)
+def test_row_keys_and_lex_order_compare_like_tuples(sequences, huge):
+    """Padded rows: their integer keys order and tie exactly like the Python tuples of (label, depth) pairs (a
+    prefix first, -1 labels included); with labels too large for 62-bit keys, `lex_order` compares whole rows."""
+    scale = 10**9 if huge else 1
+    offsets = np.zeros(len(sequences) + 1, np.int64)
+    np.cumsum([len(x) for x in sequences], out=offsets[1:])
+    labels = np.array([lab * scale for q in sequences for lab, _ in q], np.int64)
+    depths = np.array([dep for q in sequences for _, dep in q], np.int64)
+    rows = padded_pairs(offsets, labels, depths)
+    tuples = [tuple((lab * scale, dep) for lab, dep in q) for q in sequences]
+    keys = row_keys(rows)
+    assert keys is not None or huge  # small labels always fit
+    if keys is not None:
+        for i in range(len(tuples)):
+            for j in range(len(tuples)):
+                assert (keys[i] < keys[j]) == (tuples[i] < tuples[j])
+                assert (keys[i] == keys[j]) == (tuples[i] == tuples[j])
+    assert [tuples[i] for i in lex_order(rows)] == sorted(tuples)
 
 
 def test_empty_inputs_yield_nothing():

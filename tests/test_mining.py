@@ -88,3 +88,14 @@ def test_match_patterns_finds_exactly_the_sentences_that_contain_each_pattern(mi
             assert matches.rows_of(k).tolist() == expected, (kind, pattern)
     with pytest.raises(ValueError, match="unknown pattern kind"):
         match_patterns("trigrams", bg, ["a b c"], settings)
+
+
+def test_mining_kernels_record_names_the_numba_version(tmp_path):
+    """The workflow's `mining_kernels` job runs every kernel once and writes the numba version it cached them with."""
+    import numba
+
+    from neurotext.mining.kernels import compile_kernels
+
+    out = tmp_path / "patterns" / "kernels.txt"
+    compile_kernels(out)
+    assert out.read_text() == f"numba\t{numba.__version__}\n"

@@ -71,6 +71,8 @@ import math
 import numpy as np
 from numba import njit
 
+from neurotext.miners.freqt import SubtreeTable, closed_subtrees
+
 __all__ = [
     "DEFAULT_PRIOR_WEIGHT",
     "P_VALUE_KINDS",
@@ -272,38 +274,20 @@ def score_counts(
                   p=np.atleast_1d(p), q=np.atleast_1d(bh_qvalues(p)))  # fmt: skip
 
 
-Subtree = tuple[tuple[int, ...], tuple[int, ...]]  # (preorder label ids, depths)
-
-
-def _subtree_reductions(labels: tuple[int, ...], depths: tuple[int, ...]) -> list[Subtree]:
-    """Every pattern P of which (labels, depths) is a one-node extension: drop a leaf, or the root of one child."""
-    n = len(labels)
-    out = []
-    for i in range(1, n):
-        if i == n - 1 or depths[i + 1] <= depths[i]:  # node i is a leaf
-            out.append((labels[:i] + labels[i + 1 :], depths[:i] + depths[i + 1 :]))
-    if n > 1 and depths.count(1) == 1:  # the root has one child: drop the root
-        out.append((labels[1:], tuple(d - 1 for d in depths[1:])))
-    return out
-
-
 def closed_subtree_mask(
     labels: Sequence[Sequence[int]], depths: Sequence[Sequence[int]], support: Sequence[int], max_nodes: int
 ) -> np.ndarray:
     """bool ``[m]``: which of m subtree patterns (preorder label ids and depths, root depth 0) are closed.
 
     Pattern P is *not* closed when a one-node extension Q of P (P with one more leaf anywhere, or with a new root
-    above P's root) is among the patterns with the same support: every tree containing P then contains Q, so Q says
-    more with the same evidence. Patterns of `max_nodes` nodes are always kept (their extensions were not mined).
-    Every occurrence of Q contains one of P, so ``support(Q) <= support(P)``; equality is the only case dropped.
+    above P's root) is among the patterns with the same support; patterns of `max_nodes` nodes are always kept
+    (`neurotext.miners.closed_subtrees`, which this calls on the patterns as a table).
     """
-    keys = [(tuple(lab), tuple(dep)) for lab, dep in zip(labels, depths, strict=True)]
-    support_of = dict(zip(keys, (int(s) for s in support), strict=True))
-    not_closed: set[Subtree] = set()
-    for key, sup in support_of.items():
-        if len(key[0]) < 2:
-            continue
-        for smaller in _subtree_reductions(*key):
-            if support_of.get(smaller) == sup:
-                not_closed.add(smaller)
-    return np.fromiter((len(k[0]) >= max_nodes or k not in not_closed for k in keys), dtype=bool, count=len(keys))
+    sizes = np.fromiter((len(x) for x in labels), dtype=np.int64, count=len(labels))
+    offsets = np.zeros(sizes.size + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    flat_labels = np.fromiter((x for q in labels for x in q), dtype=np.int64, count=int(offsets[-1]))
+    flat_depths = np.fromiter((x for q in depths for x in q), dtype=np.int64, count=int(offsets[-1]))
+    support_arr = np.asarray(support, dtype=np.int64).reshape(-1)
+    table = SubtreeTable(flat_labels, flat_depths, offsets, support_arr, np.zeros_like(support_arr))
+    return closed_subtrees(table, max_nodes)

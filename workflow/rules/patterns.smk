@@ -22,6 +22,21 @@ PATTERNS_TARGETS = [
 ]
 
 
+# The numba kernels of mining and scoring, compiled once into numba's cache before the jobs that use them (a fresh
+# checkout's first patterns and scores jobs would otherwise both compile them; src/neurotext/mining/kernels.py).
+rule mining_kernels:
+    output:
+        "results/{run}/patterns/kernels.txt",
+    log:
+        "results/{run}/logs/patterns/kernels.log",
+    benchmark:
+        "results/{run}/benchmarks/patterns/kernels.tsv"
+    conda:
+        "../../envs/mine.yaml"
+    script:
+        "../scripts/mining_kernels.py"
+
+
 rule patterns_corpus_metadata:
     input:
         expand("results/{{run}}/corpus/{dataset}.parquet", dataset=DATASETS),
@@ -66,6 +81,7 @@ rule patterns_range:
         topk="results/{run}/topk/base/layer{layer}.parquet",
         sentences="results/{run}/patterns/sentences/layer{layer}.parquet",
         corpus_metadata="results/{run}/patterns/corpus_metadata.parquet",
+        kernels="results/{run}/patterns/kernels.txt",
     output:
         # one file per pattern kind, metadata and profile (src/neurotext/patterns/plan.py)
         **PATTERNS_PLAN.range_outputs(),

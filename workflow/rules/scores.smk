@@ -86,6 +86,7 @@ rule scores_layer:
         negative_sentences="results/{run}/scores/negatives/sentences.parquet",
         negative_acts=f"results/{{run}}/scores/negatives/base/{config['model']['pooling']}/layer{{layer}}.npy",
         corpus_metadata="results/{run}/patterns/corpus_metadata.parquet",
+        kernels="results/{run}/patterns/kernels.txt",
     output:
         **(
             {"predictions": "results/{run}/scores/predictions/layer{layer}.parquet"}

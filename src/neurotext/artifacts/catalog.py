@@ -50,6 +50,8 @@ ENTRIES: dict[str, Entry] = {
     "parses": Entry("parses", "parse_shard", parses.PARSES_SCHEMA, "PARSES_SCHEMA"),
     "corpus_metadata": Entry("patterns", "patterns_corpus_metadata", patterns.CORPUS_METADATA_SCHEMA,
                              "CORPUS_METADATA_SCHEMA"),
+    "mining_kernels": Entry("patterns", "mining_kernels", "text: one line, the numba version; written once numba's "
+                            "cache holds the mining and scoring kernels (`neurotext.mining.kernels`)"),
     "pattern_sentences": Entry("patterns", "patterns_sentences", patterns.SENTENCES_SCHEMA, "SENTENCES_SCHEMA"),
     "pattern_range": Entry("patterns", "patterns_range", "one file per `{kind}`: the pattern kinds in "
                            "`PATTERNS_SCHEMA`, `metadata` in `METADATA_SCHEMA`, `profile` in `profile_schema`"),

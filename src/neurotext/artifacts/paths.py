@@ -50,6 +50,7 @@ PATHS: dict[str, str] = {
     "parses": "parses/{dataset}/{shard}.parquet",
     # patterns (neurotext.artifacts.patterns)
     "corpus_metadata": "patterns/corpus_metadata.parquet",
+    "mining_kernels": "patterns/kernels.txt",
     "pattern_sentences": "patterns/sentences/layer{layer}.parquet",
     "pattern_range": "patterns/{kind}/layer{layer}/n{start}-{end}.parquet",
     "patterns": "patterns/layer{layer}.parquet",

@@ -16,7 +16,7 @@ Semantics (support, occurrences, gaps, closedness) are stated in the docstrings 
 from ._common import default_min_support
 from .background import Counts, SequenceIndex, TreeIndex, count_skipgrams, count_subtrees
 from .encoding import BracketError, SequenceDB, TreeDB, Vocab, format_tree, parse_bracket
-from .freqt import SubtreePattern, mine_subtrees, parse_subtree
+from .freqt import SubtreePattern, SubtreeTable, closed_subtrees, mine_subtree_table, mine_subtrees, parse_subtree
 from .prefixspan import Pattern, closed_filter, format_skipgram, frequent_items, mine_skipgrams
 
 __all__ = [
@@ -26,10 +26,12 @@ __all__ = [
     "SequenceDB",
     "SequenceIndex",
     "SubtreePattern",
+    "SubtreeTable",
     "TreeDB",
     "TreeIndex",
     "Vocab",
     "closed_filter",
+    "closed_subtrees",
     "count_skipgrams",
     "count_subtrees",
     "default_min_support",
@@ -37,6 +39,7 @@ __all__ = [
     "format_tree",
     "frequent_items",
     "mine_skipgrams",
+    "mine_subtree_table",
     "mine_subtrees",
     "parse_bracket",
     "parse_subtree",

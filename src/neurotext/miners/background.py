@@ -36,7 +36,7 @@ from numba import njit
 
 from ._common import check_max_gap, gallop
 from .encoding import SequenceDB, TreeDB, check_rows
-from .freqt import SubtreePattern, dense_labels, parse_subtree
+from .freqt import SubtreePattern, SubtreeTable, dense_labels, lex_order, padded_pairs, parse_subtree
 from .prefixspan import Pattern
 
 __all__ = ["Counts", "SequenceIndex", "TreeIndex", "count_skipgrams", "count_subtrees"]
@@ -241,10 +241,6 @@ def _count_skipgrams_kernel(
     return sup_out, occ_out
 
 
-def _lex_order(keys: list[tuple]) -> np.ndarray:
-    return np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
-
-
 def count_skipgrams(
     target: SequenceDB | SequenceIndex,
     patterns: Sequence[Pattern | Sequence[int] | Sequence[str]],
@@ -274,7 +270,8 @@ def count_skipgrams(
     counts = np.diff(index.post_offsets)
     cap = int(counts[pat_items[valid]].max()) if valid.any() else 0
     sup, occ = _count_skipgrams_kernel(
-        index.post_offsets, index.post_seq, index.post_pos, pat_items, pat_off, _lex_order(seqs),
+        index.post_offsets, index.post_seq, index.post_pos, pat_items, pat_off,
+        lex_order(padded_pairs(pat_off, pat_items, np.zeros_like(pat_items))),
         np.int64(db.n_items), np.int64(gap), np.int64(max(cap, 1)), np.int64(lengths.max()),
     )
     return Counts(sup, occ)
@@ -373,14 +370,14 @@ def _count_subtrees_kernel(
 
 def count_subtrees(
     target: TreeDB | TreeIndex,
-    patterns: Sequence[SubtreePattern | str | tuple[Sequence[int], Sequence[int]]],
+    patterns: SubtreeTable | Sequence[SubtreePattern | str | tuple[Sequence[int], Sequence[int]]],
     *,
     rows: Sequence[int] | np.ndarray | None = None,
 ) -> Counts:
     """Support (trees) and occurrences (rightmost-leaf images) of each subtree pattern in `target`.
 
-    Patterns are `SubtreePattern` objects, bracket strings (labels looked up in the database's vocabulary) or
-    ``(labels, depths)`` pairs in preorder. Semantics are those of `mine_subtrees`. Build a `TreeIndex` once to
+    Patterns are a `SubtreeTable`, or a sequence of `SubtreePattern` objects, bracket strings (labels looked up in
+    the database's vocabulary) or ``(labels, depths)`` pairs in preorder. Semantics are those of `mine_subtrees`. Build a `TreeIndex` once to
     count many pattern lists against the same background.
     """
     if isinstance(target, TreeIndex):
@@ -389,15 +386,14 @@ def count_subtrees(
         index = target
     else:
         index = TreeIndex.build(target, rows)
-    pats, lengths, pat_off, pat_lab, pat_dep = _subtree_patterns(index, patterns)
-    if not pats:
+    lengths, pat_off, pat_lab, pat_dep, order = _subtree_patterns(index, patterns)
+    if lengths.size == 0:
         z = np.zeros(0, np.int64)
         return Counts(z, z.copy())
     n_local = index.post_offsets.size - 1
     counts = np.diff(index.post_offsets)
     valid = pat_lab >= 0
     cap = int(counts[pat_lab[valid]].max()) if valid.any() else 0
-    order = _lex_order([tuple(zip(*p, strict=True)) for p in pats])
     f = index.forest
     sup, occ = _count_subtrees_kernel(
         index.labels, f.parent, f.first_child, f.next_sibling, f.node_tree, index.post_offsets, index.post_nodes,
@@ -426,12 +422,29 @@ def _sequence_patterns(
 
 
 def _subtree_patterns(
+    index: TreeIndex, patterns: SubtreeTable | Sequence[SubtreePattern | str | tuple[Sequence[int], Sequence[int]]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Patterns flattened: (int64 lengths ``[n]``, int64 offsets ``[n + 1]``, int64 local labels ``[total]`` (-1:
+    absent from the index's rows), int64 depths ``[total]``, int64 lexicographic order ``[n]``). Raises on a
+    malformed pattern."""
+    if isinstance(patterns, SubtreeTable):
+        pat_off, glob, pat_dep = patterns.offsets, patterns.labels, patterns.depths
+    else:
+        pat_off, glob, pat_dep = _flatten_subtrees(index, patterns)
+    lengths = np.diff(pat_off)
+    _check_depths_flat(lengths, pat_off, glob, pat_dep)
+    known = (glob >= 0) & (glob < index.to_local.size)  # the shared vocabulary may have grown since build()
+    pat_lab = np.full(glob.size, -1, dtype=np.int64)
+    pat_lab[known] = index.to_local[glob[known]]
+    return lengths, pat_off, pat_lab, pat_dep, lex_order(padded_pairs(pat_off, glob, pat_dep))
+
+
+def _flatten_subtrees(
     index: TreeIndex, patterns: Sequence[SubtreePattern | str | tuple[Sequence[int], Sequence[int]]]
-) -> tuple[list[tuple[tuple[int, ...], tuple[int, ...]]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Patterns as (labels, depths) in preorder and flattened: (pairs, int64 lengths ``[n]``, int64 offsets
-    ``[n + 1]``, int64 local labels ``[total]`` (-1: absent from the index's rows), int64 depths ``[total]``).
-    Raises on a malformed pattern."""
-    pats: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(int64 offsets ``[n + 1]``, int64 global labels ``[total]``, int64 depths ``[total]``) of `patterns`."""
+    labels: list[tuple[int, ...]] = []
+    depths: list[tuple[int, ...]] = []
     for k, p in enumerate(patterns):
         if isinstance(p, SubtreePattern):
             labs, deps = p.labels, p.depths
@@ -442,19 +455,34 @@ def _subtree_patterns(
                 raise ValueError(f"pattern {k}: {err}") from None
         else:
             labs, deps = tuple(int(x) for x in p[0]), tuple(int(x) for x in p[1])
-        _check_depths(k, labs, deps)
-        pats.append((tuple(labs), tuple(deps)))
-    n = len(pats)
-    lengths = np.fromiter((len(x[0]) for x in pats), dtype=np.int64, count=n)
-    pat_off = np.zeros(n + 1, np.int64)
-    np.cumsum(lengths, out=pat_off[1:])
-    total = int(pat_off[-1])
-    glob = np.fromiter((x for q in pats for x in q[0]), dtype=np.int64, count=total)
-    pat_dep = np.fromiter((x for q in pats for x in q[1]), dtype=np.int64, count=total)
-    known = (glob >= 0) & (glob < index.to_local.size)  # the shared vocabulary may have grown since build()
-    pat_lab = np.full(total, -1, dtype=np.int64)
-    pat_lab[known] = index.to_local[glob[known]]
-    return pats, lengths, pat_off, pat_lab, pat_dep
+        if len(labs) == 0 or len(labs) != len(deps):
+            _check_depths(k, labs, deps)
+        labels.append(labs)
+        depths.append(deps)
+    offsets = np.zeros(len(labels) + 1, np.int64)
+    np.cumsum([len(x) for x in labels], out=offsets[1:])
+    total = int(offsets[-1])
+    flat_labels = np.fromiter((x for q in labels for x in q), dtype=np.int64, count=total)
+    flat_depths = np.fromiter((x for q in depths for x in q), dtype=np.int64, count=total)
+    return offsets, flat_labels, flat_depths
+
+
+def _check_depths_flat(lengths: np.ndarray, offsets: np.ndarray, labels: np.ndarray, depths: np.ndarray) -> None:
+    """Every pattern non-empty, rooted at depth 0 and a preorder (each depth in 1..previous + 1); raises
+    `_check_depths`' error for the first that is not."""
+    starts = offsets[:-1]
+    bad = lengths == 0
+    bad[~bad] = depths[starts[~bad]] != 0
+    step = np.diff(depths, prepend=0)
+    inner = np.ones(depths.size, dtype=bool)
+    inner[starts[lengths > 0]] = False
+    wrong = inner & ((depths < 1) | (step > 1))
+    if wrong.any():
+        owner = np.repeat(np.arange(lengths.size), lengths)
+        bad[owner[wrong]] = True
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        _check_depths(k, labels[offsets[k] : offsets[k + 1]].tolist(), depths[offsets[k] : offsets[k + 1]].tolist())
 
 
 def _check_depths(k: int, labels: Sequence[int], depths: Sequence[int]) -> None:

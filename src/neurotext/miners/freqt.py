@@ -43,7 +43,13 @@ from numba.typed import List
 from ._common import check_int, grow
 from .encoding import TreeDB, Vocab, check_rows, format_tree, parse_bracket
 
-__all__ = ["SubtreePattern", "mine_subtrees", "parse_subtree"]
+__all__ = [
+    "SubtreePattern", "SubtreeTable", "closed_subtrees", "lex_order", "mine_subtree_table", "mine_subtrees",
+    "padded_pairs", "parse_subtree", "row_keys",
+]  # fmt: skip
+
+#: Fills `padded_pairs` rows after a pattern's last node: below every label (-1 = unknown included) and depth.
+PAD = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +369,123 @@ def _freqt_kernel(
     return out_lab[:n_items], out_dep[:n_items], out_off[: n_out + 1], out_sup[:n_out], out_occ[:n_out]
 
 
+def padded_pairs(offsets: np.ndarray, labels: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """int64 ``[m, 2 * max size]``: each pattern's preorder (label, depth) pairs interleaved, `PAD` after its last
+    node, so rows compare (`lex_order`, `np.unique`) exactly as the Python tuples of pairs do (a prefix first).
+
+    offsets: int64 ``[m + 1]`` into `labels` / `depths` (int64 ``[total]``).
+    """
+    sizes = np.diff(offsets)
+    m = sizes.size
+    out = np.full((m, 2 * int(sizes.max(initial=0))), PAD, dtype=np.int64)
+    if m:
+        row = np.repeat(np.arange(m), sizes)
+        col = np.arange(offsets[-1] - offsets[0]) - np.repeat(offsets[:-1] - offsets[0], sizes)
+        out[row, 2 * col] = labels[offsets[0] : offsets[-1]]
+        out[row, 2 * col + 1] = depths[offsets[0] : offsets[-1]]
+    return out
+
+
+def row_keys(rows: np.ndarray) -> np.ndarray | None:
+    """int64 ``[m]`` keys ordered and equal exactly as the rows of `rows` (int64 ``[m, w]``, `PAD` allowed)
+    compare lexicographically: per column ``value - min + 1`` (`PAD` -> 0) combined in mixed radix. None when the
+    radix product would not fit in 62 bits (callers then compare whole rows)."""
+    m, width = rows.shape
+    keys = np.zeros(m, dtype=np.int64)
+    capacity = 1
+    for c in range(width):
+        column = rows[:, c]
+        real = column != PAD
+        low = int(column[real].min()) if real.any() else 0
+        high = int(column[real].max()) if real.any() else 0
+        radix = high - low + 2
+        capacity *= radix
+        if capacity >= 1 << 62:
+            return None
+        keys = keys * radix + np.where(real, column - low + 1, 0)
+    return keys
+
+
+def lex_order(rows: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+    """int64 ``[m]``: the stable order of `padded_pairs` rows, lexicographic, after the key `first` (``[m]``)."""
+    keys = row_keys(rows) if rows.shape[1] else np.zeros(rows.shape[0], np.int64)
+    columns = [keys] if keys is not None else [rows[:, c] for c in range(rows.shape[1] - 1, -1, -1)]
+    if first is not None:
+        columns.append(first)
+    return np.lexsort(columns).astype(np.int64, copy=False)
+
+
+@dataclass(frozen=True)
+class SubtreeTable:
+    """Subtree patterns as flat int64 arrays: pattern k is ``labels[offsets[k]:offsets[k + 1]]`` with the same
+    slice of ``depths`` (preorder, root depth 0); ``support`` and ``occurrences`` are ``[m]``."""
+
+    labels: np.ndarray
+    depths: np.ndarray
+    offsets: np.ndarray
+    support: np.ndarray
+    occurrences: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.support.size)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """int64 ``[m]``: nodes per pattern."""
+        return np.diff(self.offsets)
+
+    def padded(self) -> np.ndarray:
+        """`padded_pairs` of the patterns."""
+        return padded_pairs(self.offsets, self.labels, self.depths)
+
+    def take(self, index: np.ndarray) -> SubtreeTable:
+        """The patterns at `index` (int ``[n]``), in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        sizes = self.sizes[index]
+        offsets = np.zeros(index.size + 1, np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        nodes = np.repeat(self.offsets[:-1][index] - offsets[:-1], sizes) + np.arange(offsets[-1])
+        return SubtreeTable(self.labels[nodes], self.depths[nodes], offsets, self.support[index],
+                            self.occurrences[index])  # fmt: skip
+
+    def patterns(self) -> list[SubtreePattern]:
+        """The patterns as `SubtreePattern` objects."""
+        labs, deps, off = self.labels.tolist(), self.depths.tolist(), self.offsets.tolist()
+        return [
+            SubtreePattern(tuple(labs[off[k] : off[k + 1]]), tuple(deps[off[k] : off[k + 1]]), s, o)
+            for k, (s, o) in enumerate(zip(self.support.tolist(), self.occurrences.tolist(), strict=True))
+        ]
+
+
+def mine_subtree_table(
+    db: TreeDB,
+    rows: Sequence[int] | np.ndarray | None = None,
+    *,
+    min_support: int,
+    max_nodes: int = 5,
+    min_nodes: int = 1,
+) -> SubtreeTable:
+    """`mine_subtrees` as a `SubtreeTable` (same patterns, same order), without a Python object per pattern."""
+    min_support = check_int("min_support", min_support, 1)
+    max_nodes = check_int("max_nodes", max_nodes, 1)
+    min_nodes = check_int("min_nodes", min_nodes, 1)
+    if max_nodes < min_nodes:
+        raise ValueError(f"max_nodes ({max_nodes}) must be >= min_nodes ({min_nodes})")
+    forest = db.subset(rows)
+    if forest.n_nodes == 0:
+        z = np.zeros(0, np.int64)
+        return SubtreeTable(z, z.copy(), np.zeros(1, np.int64), z.copy(), z.copy())
+    local, to_global, _ = dense_labels(forest.labels, forest.n_labels)
+    labs, deps, off, sup, occ = _freqt_kernel(
+        local, forest.parent, forest.first_child, forest.next_sibling, forest.node_tree,
+        np.int64(to_global.size), np.int64(min_support), np.int64(min_nodes), np.int64(max_nodes),
+        to_global.size <= _MAX_PAIR_LABELS,
+    )
+    table = SubtreeTable(to_global[labs].astype(np.int64), deps.astype(np.int64), off.astype(np.int64),
+                         sup.astype(np.int64), occ.astype(np.int64))  # fmt: skip
+    return table.take(lex_order(table.padded(), first=-table.support))
+
+
 def mine_subtrees(
     db: TreeDB,
     rows: Sequence[int] | np.ndarray | None = None,
@@ -382,27 +505,54 @@ def mine_subtrees(
     Returns:
         `SubtreePattern` objects sorted by (-support, preorder (label, depth) pairs).
     """
-    min_support = check_int("min_support", min_support, 1)
-    max_nodes = check_int("max_nodes", max_nodes, 1)
-    min_nodes = check_int("min_nodes", min_nodes, 1)
-    if max_nodes < min_nodes:
-        raise ValueError(f"max_nodes ({max_nodes}) must be >= min_nodes ({min_nodes})")
-    forest = db.subset(rows)
-    if forest.n_nodes == 0:
-        return []
-    local, to_global, _ = dense_labels(forest.labels, forest.n_labels)
-    labs, deps, off, sup, occ = _freqt_kernel(
-        local, forest.parent, forest.first_child, forest.next_sibling, forest.node_tree,
-        np.int64(to_global.size), np.int64(min_support), np.int64(min_nodes), np.int64(max_nodes),
-        to_global.size <= _MAX_PAIR_LABELS,
-    )
-    labs = to_global[labs]
-    labs_l = labs.tolist()
-    deps_l = deps.tolist()
-    off_l = off.tolist()
-    pats = [
-        SubtreePattern(tuple(labs_l[off_l[k] : off_l[k + 1]]), tuple(deps_l[off_l[k] : off_l[k + 1]]), s, o)
-        for k, (s, o) in enumerate(zip(sup.tolist(), occ.tolist(), strict=True))
-    ]
-    pats.sort(key=lambda p: (-p.support, tuple(zip(p.labels, p.depths, strict=True))))
-    return pats
+    return mine_subtree_table(db, rows, min_support=min_support, max_nodes=max_nodes, min_nodes=min_nodes).patterns()
+
+
+def closed_subtrees(table: SubtreeTable, max_nodes: int) -> np.ndarray:
+    """bool ``[m]``: which patterns of `table` are closed.
+
+    Pattern P is *not* closed when a one-node extension Q of P (P with one more leaf anywhere, or with a new root
+    above P's root) is among the patterns with the same support: every tree containing P then contains Q, so Q says
+    more with the same evidence. Patterns of `max_nodes` nodes are always kept (their extensions were not mined).
+    Every occurrence of Q contains one of P, so ``support(Q) <= support(P)``; equality is the only case dropped.
+    Vectorized: every one-node reduction of every Q (drop a leaf, or drop a root with one child) is looked up
+    among the patterns' rows at once.
+    """
+    m = len(table)
+    if m == 0:
+        return np.zeros(0, dtype=bool)
+    sizes = table.sizes
+    rows = table.padded()
+    width = rows.shape[1] // 2
+    depth = rows[:, 1::2]
+    pad_pair = np.full((1, 2), PAD, np.int64)
+    reduced: list[np.ndarray] = []
+    source: list[np.ndarray] = []
+    for i in range(1, width):  # drop node i where it is a leaf
+        leaf = sizes > i
+        if i + 1 < width:
+            leaf &= (sizes == i + 1) | (depth[:, i + 1] <= depth[:, i])
+        q = np.flatnonzero(leaf)
+        kept = np.delete(rows[q], [2 * i, 2 * i + 1], axis=1)
+        reduced.append(np.concatenate([kept, np.repeat(pad_pair, q.size, axis=0)], axis=1))
+        source.append(q)
+    q = np.flatnonzero((sizes > 1) & ((depth == 1).sum(axis=1) == 1))  # drop a root with one child
+    kept = rows[q, 2:].copy()
+    kept_depth = kept[:, 1::2]
+    kept_depth[kept_depth != PAD] -= 1
+    reduced.append(np.concatenate([kept, np.repeat(pad_pair, q.size, axis=0)], axis=1))
+    source.append(q)
+    every = np.concatenate([rows, *reduced])
+    keys = row_keys(every)
+    _, inverse = np.unique(every if keys is None else keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    owner = np.full(int(inverse.max()) + 1, -1, dtype=np.int64)
+    owner[inverse[:m]] = np.arange(m)
+    target = owner[inverse[m:]]
+    src = np.concatenate(source)
+    hit = target >= 0
+    same = np.zeros_like(hit)
+    same[hit] = table.support[target[hit]] == table.support[src[hit]]
+    not_closed = np.zeros(m, dtype=bool)
+    not_closed[target[same]] = True
+    return (sizes >= max_nodes) | ~not_closed

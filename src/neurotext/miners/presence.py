@@ -146,8 +146,8 @@ def match_subtrees(
 
     Patterns as for `count_subtrees`: `SubtreePattern`, bracket strings over the index's vocabulary, or
     ``(labels, depths)`` in preorder. Unknown labels match nothing."""
-    pats, lengths, pat_off, pat_lab, pat_dep = _subtree_patterns(index, patterns)
-    n = len(pats)
+    lengths, pat_off, pat_lab, pat_dep, _ = _subtree_patterns(index, patterns)
+    n = lengths.size
     if n == 0:
         return _empty(0)
     counts = np.diff(index.post_offsets)

@@ -18,15 +18,16 @@ from neurotext.miners import (
     SequenceDB,
     SequenceIndex,
     count_skipgrams,
+    SubtreeTable,
+    closed_subtrees,
     count_subtrees,
     frequent_items,
     mine_skipgrams,
-    mine_subtrees,
+    mine_subtree_table,
 )
 from neurotext.miners.presence import Matches, match_skipgrams, match_subtrees
 from neurotext.mining.encode import Background, EncodedSentences
 from neurotext.mining.settings import PatternSettings
-from neurotext.scoring import closed_subtree_mask
 
 #: The pattern kinds, in the order of the profile, of the patterns files and of Table 2.
 PATTERN_KINDS: tuple[str, ...] = ("words", "skipgrams", "posgrams", "subtrees")
@@ -99,29 +100,36 @@ def _pattern_key(pattern: Any) -> tuple:
     return (items,) if items is not None else (pattern.labels, pattern.depths)
 
 
-def _index_support(count: Callable[..., Any], index: Any, patterns: Sequence[Any], semantics: Any) -> np.ndarray:
-    """Each pattern's support in the whole `index` (int64 ``[m]``), counted once per index and `semantics`."""
+def _index_support(
+    count: Callable[..., Any], index: Any, patterns: Any, semantics: Any, keys: Sequence[tuple] | None = None
+) -> np.ndarray:
+    """Each pattern's support in the whole `index` (int64 ``[m]``), counted once per index and `semantics`.
+    `patterns`: a list, or a `SubtreeTable` with the `keys` of its patterns."""
     cache = _INDEX_SUPPORT.setdefault(index, {}).setdefault(semantics, {})
     if len(cache) > _MAX_CACHED:  # bounded memory on paper-scale layers; counts are recomputed, never changed
         cache.clear()
-    keys = [_pattern_key(p) for p in patterns]
+    if keys is None:
+        keys = [_pattern_key(p) for p in patterns]
     missing = [i for i, key in enumerate(keys) if key not in cache]
     if missing:
-        counted = count(index, [patterns[i] for i in missing]).support
+        subset = (patterns.take(np.array(missing, np.int64)) if isinstance(patterns, SubtreeTable)
+                  else [patterns[i] for i in missing])  # fmt: skip
+        counted = count(index, subset).support
         for i, value in zip(missing, counted.tolist(), strict=True):
             cache[keys[i]] = int(value)
     return np.array([cache[key] for key in keys], np.int64)
 
 
 def _background_support(
-    count: Callable[..., Any], index: Any, db: Any, patterns: Sequence[Any], overlap: np.ndarray,
-    semantics: Any = None,
+    count: Callable[..., Any], index: Any, db: Any, patterns: Any, overlap: np.ndarray,
+    semantics: Any = None, keys: Sequence[tuple] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """Support in the background minus the support in the background's rows that are this neuron's top sentences.
-    `semantics` names how `count` counts (e.g. the skip-n-gram gap), so cached index supports are not mixed up."""
-    if not patterns:
+    `semantics` names how `count` counts (e.g. the skip-n-gram gap), so cached index supports are not mixed up;
+    `patterns` and `keys` as for `_index_support`."""
+    if not len(patterns):
         return np.zeros(0, np.int64)
-    support = _index_support(count, index, patterns, semantics)
+    support = _index_support(count, index, patterns, semantics, keys)
     if overlap.size:
         support = support - count(db, patterns, rows=overlap).support.astype(np.int64)
     return support
@@ -171,17 +179,17 @@ def _subtree_candidates(enc: EncodedSentences, bg: Background, top: TopRows, set
     min_support = settings.min_support_for(rows.size)
     patterns = []
     if rows.size >= min_support:
-        patterns = mine_subtrees(enc.trees, rows, min_support=min_support, max_nodes=settings.subtree_max_nodes,
-                                 min_nodes=settings.subtree_min_nodes)  # fmt: skip
-        keep = closed_subtree_mask([p.labels for p in patterns], [p.depths for p in patterns],
-                                   [p.support for p in patterns], settings.subtree_max_nodes)  # fmt: skip
-        patterns = [p for p, k in zip(patterns, keep.tolist(), strict=True) if k]
+        table = mine_subtree_table(enc.trees, rows, min_support=min_support,
+                                   max_nodes=settings.subtree_max_nodes, min_nodes=settings.subtree_min_nodes)  # fmt: skip
+        table = table.take(np.flatnonzero(closed_subtrees(table, settings.subtree_max_nodes)))
+        patterns = table.patterns()
+    keys = [(p.labels, p.depths) for p in patterns]
     return Candidates(
         kind="subtrees", group="subtrees", patterns=_brackets(enc.trees, patterns),
         support_top=np.array([p.support for p in patterns], np.int64),
         occurrences=np.array([p.occurrences for p in patterns], np.int64),
-        support_bg=_background_support(count_subtrees, bg.trees, enc.trees, patterns, top.overlap_parsed,
-                                       "subtrees"),
+        support_bg=_background_support(count_subtrees, bg.trees, enc.trees, table if patterns else [],
+                                       top.overlap_parsed, "subtrees", keys),
         n_top=int(rows.size), n_bg=top.n_bg_parsed, min_support=min_support,
     )  # fmt: skip
 
