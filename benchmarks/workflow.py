@@ -154,7 +154,7 @@ def rule_stages(rules_dir: Path) -> dict[str, str]:
     """rule name -> stage (the rule file's stem) for every `rule X:` in `rules_dir`/*.smk."""
     stages: dict[str, str] = {}
     for path in sorted(rules_dir.glob("*.smk")):
-        for match in re.finditer(r"^(?:local)?rule (\w+):", path.read_text(), re.MULTILINE):
+        for match in re.finditer(r"^\s*(?:local)?rule (\w+):", path.read_text(), re.MULTILINE):
             stages[match.group(1)] = path.stem
     return stages
 

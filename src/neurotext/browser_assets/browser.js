@@ -295,7 +295,7 @@
     var sections = meta.sections || {};
     ["profiles", "patterns", "records", "clusters", "finetune", "scores"].forEach(function (s) { if (!sections[s]) missing.push(s); });
     if (!sections.scores && explained) explained.parentNode.hidden = true;
-    lede.textContent = rows.length + " " + unitsWord() + " in " + layers.length + " layers" +
+    lede.textContent = rows.length + " " + unitsWord() + " in " + layers.length + (layers.length === 1 ? " layer" : " layers") +
       (meta.run ? " (run " + meta.run + ")" : "") + ". Type to search; open a neuron for its sentences and patterns." +
       (missing.length ? " Not in this run: " + missing.join(", ") + "." : "");
 

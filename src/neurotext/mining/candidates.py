@@ -18,6 +18,7 @@ from neurotext.miners import (
     SequenceDB,
     SequenceIndex,
     count_skipgrams,
+    SubtreePattern,
     SubtreeTable,
     closed_subtrees,
     count_subtrees,
@@ -177,7 +178,8 @@ def _brackets(trees: Any, patterns: Sequence[Any]) -> list[str]:
 def _subtree_candidates(enc: EncodedSentences, bg: Background, top: TopRows, settings: PatternSettings) -> Candidates:
     rows = top.parsed
     min_support = settings.min_support_for(rows.size)
-    patterns = []
+    patterns: list[SubtreePattern] = []
+    table: SubtreeTable | list = []  # what the background counter counts: the closed patterns' table
     if rows.size >= min_support:
         table = mine_subtree_table(enc.trees, rows, min_support=min_support,
                                    max_nodes=settings.subtree_max_nodes, min_nodes=settings.subtree_min_nodes)  # fmt: skip
@@ -188,7 +190,7 @@ def _subtree_candidates(enc: EncodedSentences, bg: Background, top: TopRows, set
         kind="subtrees", group="subtrees", patterns=_brackets(enc.trees, patterns),
         support_top=np.array([p.support for p in patterns], np.int64),
         occurrences=np.array([p.occurrences for p in patterns], np.int64),
-        support_bg=_background_support(count_subtrees, bg.trees, enc.trees, table if patterns else [],
+        support_bg=_background_support(count_subtrees, bg.trees, enc.trees, table,
                                        top.overlap_parsed, "subtrees", keys),
         n_top=int(rows.size), n_bg=top.n_bg_parsed, min_support=min_support,
     )  # fmt: skip

@@ -35,7 +35,7 @@ What is counted (``a`` of ``K`` top sentences against ``b`` of ``N`` background 
   sentences than ``min_support`` gets an empty profile (status ``too_few_top_sentences``), never an error.
 * Closed: a skip-n-gram or POS n-gram is dropped when a one-item extension has the same top-K support (the miners'
   ``closed=True``); a subtree when a one-node extension (a new leaf, or a new root above it) has the same top-K
-  support (``neurotext.scoring.closed_subtree_mask``). Patterns of the maximum size are kept (their extensions are
+  support (``neurotext.miners.closed_subtrees``). Patterns of the maximum size are kept (their extensions are
   not mined).
 * Scores (`neurotext.scoring`): z (log-odds, informative Dirichlet prior), lift, one-sided Fisher p (selective by
   default), Benjamini-Hochberg q over one family per neuron: all its word, skip-n-gram, POS n-gram and subtree
