@@ -740,3 +740,64 @@ def test_settings_defaults_come_from_the_config_schema():
         FinetuneSettings.from_config({key: value for key, value in FINETUNE.items() if key != "lr"})
     with pytest.raises(ConfigError, match=r"`finetune\.holdout\.column` is missing"):
         FinetuneSettings.from_config({**FINETUNE, "holdout": {"fraction": 0.5}})
+
+
+@pytest.mark.parametrize("config_pad", ["eos", "none"])
+def test_a_decoder_classifies_each_sentence_as_it_would_alone(tmp_path, scan_sentences, config_pad):
+    """A decoder's classification head reads the last token that is not its pad id: batches are padded with the
+    model's pad id (EOS when its config has none, like GPT-2), so each row's logits equal its logits alone; padding
+    with id 0 (a real token here) would have the head read a padding position instead."""
+    from neurotext.encoder import load_tokenizer, make_batch, tokenize
+    from neurotext.finetune import load_classifier
+    from neurotext.finetune.train import pad_id
+    from neurotext.tinymodel import make_tiny_decoder
+
+    model_dir = make_tiny_decoder(tmp_path / "gpt2", "gpt2", scan_sentences[:200])
+    config = json.loads((model_dir / "config.json").read_text())
+    config["eos_token_id"] = config["vocab_size"] - 1  # GPT-2's EOS is its last id (the tiny one's is 0, its BOS)
+    config["pad_token_id"] = config["eos_token_id"] if config_pad == "eos" else None
+    (model_dir / "config.json").write_text(json.dumps(config))
+    torch.manual_seed(0)
+    model = load_classifier(model_dir, list(GENRES), FinetuneSettings.from_config(FINETUNE), multi=False).eval()
+    assert model.config.pad_token_id == config["eos_token_id"] != 0
+    tokens = tokenize(load_tokenizer(model_dir), scan_sentences[:6], MAX_LENGTH)
+    rows = np.arange(6)
+    assert len(set(tokens.lengths.tolist())) > 1  # rows of different lengths: some are padded
+    device = torch.device("cpu")
+
+    def logits(batch_rows, pad):
+        batch = make_batch(tokens, batch_rows, exclude_special=False, device=device, pad_id=pad)
+        with torch.inference_mode():
+            return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+
+    alone = torch.cat([logits(np.array([r]), pad_id(model)) for r in rows])
+    torch.testing.assert_close(logits(rows, pad_id(model)), alone, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(logits(rows, 0), alone, rtol=1e-5, atol=1e-5)
+
+
+def test_a_decoder_fine_tunes_and_its_model_scans_like_the_base(tmp_path, scan_sentences):
+    """The fine-tuning stage on a tiny GPT-2 (no pad id in its config, like GPT-2): it trains, saves a model that the
+    scan's encoder loads as a decoder with the base model's layers and widths, and a zero learning rate keeps the
+    activations those of the base model."""
+    from neurotext.encoder import Encoder
+    from neurotext.tinymodel import make_tiny_decoder
+
+    model_dir = make_tiny_decoder(tmp_path / "gpt2", "gpt2", scan_sentences[:200])
+    config = json.loads((model_dir / "config.json").read_text())
+    config["eos_token_id"], config["pad_token_id"] = config["vocab_size"] - 1, None
+    (model_dir / "config.json").write_text(json.dumps(config))
+    table = corpus_table(scan_sentences[:120], "books", 1, genre=lambda d: GENRES[d % 3])
+    path = write_table(table, tmp_path / "b.parquet")
+    split_labelled(path, FINETUNE, str(tmp_path / "l.parquet"))
+    model = with_defaults("model", {"max_length": MAX_LENGTH, "pooling": "last"})
+    for lr, out in ((FINETUNE["lr"], "trained"), (0.0, "frozen")):
+        metrics = finetune_model(str(tmp_path / "l.parquet"), str(model_dir), {**FINETUNE, "lr": lr, "epochs": 1},
+                                 model, SCAN, str(tmp_path / out), str(tmp_path / f"{out}.json"))  # fmt: skip
+        assert metrics["epochs"][-1]["epoch"] == 1
+    base, frozen = Encoder.load(model_dir), Encoder.load(tmp_path / "frozen")
+    trained = Encoder.load(tmp_path / "trained")
+    assert trained.is_decoder and (trained.n_layers, trained.n_neurons) == (base.n_layers, base.n_neurons)
+    for name, weight in base.model.state_dict().items():
+        torch.testing.assert_close(frozen.model.state_dict()[name], weight, rtol=0, atol=0)
+    assert any(not torch.equal(trained.model.state_dict()[name], weight)
+               for name, weight in base.model.state_dict().items())  # fmt: skip

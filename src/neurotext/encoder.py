@@ -323,15 +323,18 @@ class TokenBatch:
     pool_mask: torch.Tensor
 
 
-def make_batch(tokens: Tokens, rows: np.ndarray, exclude_special: bool, device: torch.device) -> TokenBatch:
-    """Pad the sentences `rows` of `tokens` to their longest length (pad id 0) and move them to `device`
-    (pinned memory and asynchronous copies on CUDA)."""
+def make_batch(
+    tokens: Tokens, rows: np.ndarray, exclude_special: bool, device: torch.device, pad_id: int = 0
+) -> TokenBatch:
+    """Pad the sentences `rows` of `tokens` to their longest length with `pad_id` (masked out by the attention mask;
+    a decoder's sequence-classification head also finds each row's last real token by it) and move them to
+    `device` (pinned memory and asynchronous copies on CUDA)."""
     lengths = tokens.lengths[rows]
     width = int(lengths.max()) if len(rows) else 0
     positions = np.arange(width)[np.newaxis, :]
     real = positions < lengths[:, np.newaxis]
     flat_index = (tokens.offsets[rows][:, np.newaxis] + positions)[real]
-    input_ids = np.zeros((len(rows), width), dtype=np.int64)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
     input_ids[real] = tokens.input_ids[flat_index]
     pool = real.copy()
     if exclude_special:

@@ -150,7 +150,15 @@ def load_classifier(model_dir: PathLike, classes: Sequence[str], settings: Finet
             raise ConfigError(
                 f"model.path = {str(model_dir)!r}: cannot load it for classification ({error})"
             ) from error
+    if model.config.pad_token_id is None:  # decoders (GPT-2): pad with EOS, as their classification heads expect
+        model.config.pad_token_id = model.config.eos_token_id
     return model
+
+
+def pad_id(model) -> int:
+    """The id batches of `model` are padded with: its config's `pad_token_id` (0 when it has none)."""
+    value = getattr(model.config, "pad_token_id", None)
+    return 0 if value is None else int(value)
 
 
 def _make_optimizer(model, settings: FinetuneSettings):
@@ -183,7 +191,7 @@ def evaluate(model, tokens: Tokens, targets: np.ndarray, multi: bool, token_budg
     loss_sum = 0.0
     with torch.inference_mode():
         for rows in plan_batches(tokens.lengths, np.arange(n), token_budget):
-            batch = make_batch(tokens, rows, exclude_special=False, device=device)
+            batch = make_batch(tokens, rows, exclude_special=False, device=device, pad_id=pad_id(model))
             labels = torch.from_numpy(targets[rows]).to(device)
             output = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=labels)
             loss_sum += float(output.loss) * len(rows)
@@ -240,6 +248,7 @@ def train_classifier(
     import torch
 
     optimizer = _make_optimizer(model, settings)
+    padding = pad_id(model)
     rng = np.random.default_rng(settings.seed)
     n = len(train_tokens)
     steps_per_epoch = math.ceil(n / settings.batch_size)
@@ -255,7 +264,7 @@ def train_classifier(
             loss_sum = 0.0
             padded_tokens = 0
             for rows in epoch_batches(train_tokens.lengths, settings.batch_size, settings.length_buckets, rng):
-                batch = make_batch(train_tokens, rows, exclude_special=False, device=device)
+                batch = make_batch(train_tokens, rows, exclude_special=False, device=device, pad_id=padding)
                 padded_tokens += batch.input_ids.numel()
                 labels = torch.from_numpy(train_targets[rows]).to(device)
                 output = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=labels)

@@ -377,8 +377,8 @@ def count_subtrees(
     """Support (trees) and occurrences (rightmost-leaf images) of each subtree pattern in `target`.
 
     Patterns are a `SubtreeTable`, or a sequence of `SubtreePattern` objects, bracket strings (labels looked up in
-    the database's vocabulary) or ``(labels, depths)`` pairs in preorder. Semantics are those of `mine_subtrees`. Build a `TreeIndex` once to
-    count many pattern lists against the same background.
+    the database's vocabulary) or ``(labels, depths)`` pairs in preorder. Semantics are those of `mine_subtrees`.
+    Build a `TreeIndex` once to count many pattern lists against the same background.
     """
     if isinstance(target, TreeIndex):
         if rows is not None:

@@ -181,8 +181,10 @@ def _subtree_candidates(enc: EncodedSentences, bg: Background, top: TopRows, set
     patterns: list[SubtreePattern] = []
     table: SubtreeTable | list = []  # what the background counter counts: the closed patterns' table
     if rows.size >= min_support:
-        table = mine_subtree_table(enc.trees, rows, min_support=min_support,
-                                   max_nodes=settings.subtree_max_nodes, min_nodes=settings.subtree_min_nodes)  # fmt: skip
+        table = mine_subtree_table(
+            enc.trees, rows, min_support=min_support, max_nodes=settings.subtree_max_nodes,
+            min_nodes=settings.subtree_min_nodes,
+        )  # fmt: skip
         table = table.take(np.flatnonzero(closed_subtrees(table, settings.subtree_max_nodes)))
         patterns = table.patterns()
     keys = [(p.labels, p.depths) for p in patterns]
