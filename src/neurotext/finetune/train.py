@@ -166,8 +166,8 @@ def _make_optimizer(model, settings: FinetuneSettings):
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     if settings.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
-    return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay, foreach=True)
+    return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay, foreach=True)
 
 
 @dataclass
