@@ -353,3 +353,17 @@ def test_the_command_reads_only_through_the_artifacts_package():
         source = path.read_text(encoding="utf-8")
         for forbidden in ("pyarrow.parquet", "read_table", "np.load", "layer{", "/layer", ">> 27"):
             assert forbidden not in source, f"{path.name} uses {forbidden!r}"
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e9, max_value=1e9), st.integers(2, 4))
+def test_table_numbers_keep_their_significant_digits(value, digits):
+    """A table cell never rounds a nonzero value to 0 and keeps `digits` significant digits (relative error at most
+    half a unit in the last place shown)."""
+    from neurotext.cli.text import number
+
+    shown = float(number(value, digits))
+    if value == 0:
+        assert shown == 0
+        return
+    assert shown != 0
+    assert abs(shown - value) <= 0.5 * 10 ** (1 - digits) * abs(value) * 1.0000001

@@ -67,7 +67,7 @@ def number(value: Any, digits: int = 3) -> str:
             return str(int(value))
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return f"{value:.{digits - 1}e}"
-        return f"{value:.{digits}g}" if abs(value) >= 1 else f"{value:.{digits}f}".rstrip("0").rstrip(".") or "0"
+        return f"{value:.{digits}g}"  # significant digits: q = 0.0018 stays 0.0018 (fixed decimals made it "0")
     return str(value)
 
 
