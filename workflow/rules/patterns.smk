@@ -31,6 +31,7 @@ rule mining_kernels:
         "results/{run}/logs/patterns/kernels.log",
     benchmark:
         "results/{run}/benchmarks/patterns/kernels.tsv"
+    priority: 1  # first among ready jobs: it has no inputs, and the patterns and scores jobs wait for it
     conda:
         "../../envs/mine.yaml"
     script:
