@@ -13,10 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import fisher_exact
 
-from neurotext.miners import TreeDB, count_subtrees, format_tree, mine_subtrees
+from neurotext.miners import SubtreeTable, TreeDB, closed_subtrees, count_subtrees, format_tree, mine_subtrees
 from neurotext.scoring import (
     bh_qvalues,
-    closed_subtree_mask,
     fisher_greater,
     lift,
     log_odds_z,
@@ -167,8 +166,8 @@ def test_closed_subtrees_match_containment_by_the_miners_counter(trees, min_supp
     db = TreeDB.from_brackets(trees)
     max_nodes = 4
     mined = mine_subtrees(db, min_support=min_support, max_nodes=max_nodes)
-    mask = closed_subtree_mask([p.labels for p in mined], [p.depths for p in mined], [p.support for p in mined],
-                               max_nodes)  # fmt: skip
+    mask = closed_subtrees(SubtreeTable.from_pairs([p.labels for p in mined], [p.depths for p in mined],
+                                                   [p.support for p in mined]), max_nodes)
     brackets = [format_tree(db.vocab.decode(p.labels), p.depths) for p in mined]
     for i, p in enumerate(mined):
         if p.size >= max_nodes:

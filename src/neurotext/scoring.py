@@ -63,7 +63,6 @@ Formulas (pi, alpha, beta, delta, sigma are per pattern):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import math
@@ -71,14 +70,11 @@ import math
 import numpy as np
 from numba import njit
 
-from neurotext.miners.freqt import SubtreeTable, closed_subtrees
-
 __all__ = [
     "DEFAULT_PRIOR_WEIGHT",
     "P_VALUE_KINDS",
     "Scores",
     "bh_qvalues",
-    "closed_subtree_mask",
     "fisher_greater",
     "lift",
     "log_odds_z",
@@ -272,22 +268,3 @@ def score_counts(
         p = fisher_greater(a, k, b, n)
     return Scores(z=np.atleast_1d(z), delta=np.atleast_1d(delta), lift=np.atleast_1d(lift(a, k, b, n)),
                   p=np.atleast_1d(p), q=np.atleast_1d(bh_qvalues(p)))  # fmt: skip
-
-
-def closed_subtree_mask(
-    labels: Sequence[Sequence[int]], depths: Sequence[Sequence[int]], support: Sequence[int], max_nodes: int
-) -> np.ndarray:
-    """bool ``[m]``: which of m subtree patterns (preorder label ids and depths, root depth 0) are closed.
-
-    Pattern P is *not* closed when a one-node extension Q of P (P with one more leaf anywhere, or with a new root
-    above P's root) is among the patterns with the same support; patterns of `max_nodes` nodes are always kept
-    (`neurotext.miners.closed_subtrees`, which this calls on the patterns as a table).
-    """
-    sizes = np.fromiter((len(x) for x in labels), dtype=np.int64, count=len(labels))
-    offsets = np.zeros(sizes.size + 1, np.int64)
-    np.cumsum(sizes, out=offsets[1:])
-    flat_labels = np.fromiter((x for q in labels for x in q), dtype=np.int64, count=int(offsets[-1]))
-    flat_depths = np.fromiter((x for q in depths for x in q), dtype=np.int64, count=int(offsets[-1]))
-    support_arr = np.asarray(support, dtype=np.int64).reshape(-1)
-    table = SubtreeTable(flat_labels, flat_depths, offsets, support_arr, np.zeros_like(support_arr))
-    return closed_subtrees(table, max_nodes)

@@ -459,12 +459,8 @@ def _flatten_subtrees(
             _check_depths(k, labs, deps)
         labels.append(labs)
         depths.append(deps)
-    offsets = np.zeros(len(labels) + 1, np.int64)
-    np.cumsum([len(x) for x in labels], out=offsets[1:])
-    total = int(offsets[-1])
-    flat_labels = np.fromiter((x for q in labels for x in q), dtype=np.int64, count=total)
-    flat_depths = np.fromiter((x for q in depths for x in q), dtype=np.int64, count=total)
-    return offsets, flat_labels, flat_depths
+    table = SubtreeTable.from_pairs(labels, depths)
+    return table.offsets, table.labels, table.depths
 
 
 def _check_depths_flat(lengths: np.ndarray, offsets: np.ndarray, labels: np.ndarray, depths: np.ndarray) -> None:

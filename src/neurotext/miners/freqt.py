@@ -429,6 +429,22 @@ class SubtreeTable:
     def __len__(self) -> int:
         return int(self.support.size)
 
+    @classmethod
+    def from_pairs(
+        cls, labels: Sequence[Sequence[int]], depths: Sequence[Sequence[int]], support: Sequence[int] | None = None,
+        occurrences: Sequence[int] | None = None,
+    ) -> SubtreeTable:  # fmt: skip
+        """A table of m patterns given as preorder label and depth sequences (support / occurrences: 0 if None)."""
+        offsets = np.zeros(len(labels) + 1, np.int64)
+        np.cumsum([len(x) for x in labels], out=offsets[1:])
+        total = int(offsets[-1])
+        flat_labels = np.fromiter((x for q in labels for x in q), dtype=np.int64, count=total)
+        flat_depths = np.fromiter((x for q in depths for x in q), dtype=np.int64, count=total)
+        zeros = np.zeros(len(labels), np.int64)
+        return cls(flat_labels, flat_depths, offsets,
+                   zeros if support is None else np.asarray(support, np.int64).reshape(-1),
+                   zeros.copy() if occurrences is None else np.asarray(occurrences, np.int64).reshape(-1))  # fmt: skip
+
     @property
     def sizes(self) -> np.ndarray:
         """int64 ``[m]``: nodes per pattern."""
